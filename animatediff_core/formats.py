@@ -1,0 +1,220 @@
+"""Checkpoint key layouts (spec sections 2-4): namings, family detection, expected tensors.
+
+The canonical layout inside the pack is the original AnimateDiff one:
+``<block>.motion_modules.<j>.temporal_transformer.<tensor>``. diffusers and
+HotshotXL files are renamed into it on load (and HotshotXL back on save).
+"""
+
+import re
+from dataclasses import dataclass
+
+from .errors import MotionModelError
+
+FAMILIES = ("v1", "v2", "v3", "animatelcm", "sdxl_beta", "hotshotxl")
+DOWN_LEVELS = {"sd15": 4, "sdxl": 3}
+ANIMATELCM_PE_LENGTH = 64
+# The original SD1.5 code normalises each frame alone; diffusers and the SDXL beta across frames.
+FAMILY_GROUPNORM = {
+    "v1": "per_frame",
+    "v2": "per_frame",
+    "v3": "per_frame",
+    "animatelcm": "per_frame",
+    "hotshotxl": "per_frame",
+    "sdxl_beta": "across_frames",
+}
+
+_MODULE = r"(?:(?:down_blocks|up_blocks)\.\d+|mid_block)\.motion_modules\.\d+"
+MODULE_PREFIX = re.compile(rf"^({_MODULE})\.")
+_DIFFUSERS_MODULE = re.compile(rf"^({_MODULE})\.(?!temporal_transformer\.)")
+_HOTSHOT_MODULE = re.compile(r"^((?:down_blocks|up_blocks)\.\d+)\.temporal_attentions\.(\d+)\.")
+_DIFFUSERS_RENAMES = (
+    (".norm1.", ".norms.0."),
+    (".norm2.", ".norms.1."),
+    (".norm3.", ".ff_norm."),
+    (".attn1.", ".attention_blocks.0."),
+    (".attn2.", ".attention_blocks.1."),
+)
+_PE_KEY = "pos_encoder.pe"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a motion-model file is, as detected from its keys and shapes."""
+
+    family: str
+    base_model: str  # "sd15" | "sdxl"
+    pe_length: int
+    has_mid_block: bool
+    naming: str  # "original" | "diffusers" | "hotshotxl"
+    stores_pe: bool  # False for AnimateLCM files, which carry no pos_encoder tensors
+
+
+def block_names(base_model: str, has_mid_block: bool) -> list[str]:
+    """Every motion module of a model, in UNet order: down (2 per level), mid, up (3 per level)."""
+    levels = DOWN_LEVELS[base_model]
+    names = [f"down_blocks.{i}.motion_modules.{j}" for i in range(levels) for j in range(2)]
+    if has_mid_block:
+        names.append("mid_block.motion_modules.0")
+    names += [f"up_blocks.{i}.motion_modules.{j}" for i in range(levels) for j in range(3)]
+    return names
+
+
+def module_tensor_shapes(channels: int, pe_length: int, with_pe: bool = True) -> dict[str, tuple]:
+    """The tensors of one module under ``temporal_transformer.``, with their shapes."""
+    c = channels
+    shapes = {"norm.weight": (c,), "norm.bias": (c,), "proj_in.weight": (c, c), "proj_in.bias": (c,)}
+    block = "transformer_blocks.0."
+    for a in (0, 1):
+        attention = f"{block}attention_blocks.{a}."
+        for name in ("to_q", "to_k", "to_v"):
+            shapes[f"{attention}{name}.weight"] = (c, c)
+        shapes[f"{attention}to_out.0.weight"] = (c, c)
+        shapes[f"{attention}to_out.0.bias"] = (c,)
+        if with_pe:
+            shapes[f"{attention}{_PE_KEY}"] = (1, pe_length, c)
+        shapes[f"{block}norms.{a}.weight"] = (c,)
+        shapes[f"{block}norms.{a}.bias"] = (c,)
+    shapes.update(
+        {
+            f"{block}ff.net.0.proj.weight": (8 * c, c),
+            f"{block}ff.net.0.proj.bias": (8 * c,),
+            f"{block}ff.net.2.weight": (c, 4 * c),
+            f"{block}ff.net.2.bias": (c,),
+            f"{block}ff_norm.weight": (c,),
+            f"{block}ff_norm.bias": (c,),
+            "proj_out.weight": (c, c),
+            "proj_out.bias": (c,),
+        }
+    )
+    return shapes
+
+
+def detect_naming(keys) -> str | None:
+    """"original", "diffusers", "hotshotxl", or None when no key is a motion-module key."""
+    keys = list(keys)
+    if any(_HOTSHOT_MODULE.match(k) for k in keys):
+        return "hotshotxl"
+    if any(k.startswith(m.group(0) + "temporal_transformer.") for k in keys if (m := MODULE_PREFIX.match(k))):
+        return "original"
+    if any(_DIFFUSERS_MODULE.match(k) for k in keys):
+        return "diffusers"
+    return None
+
+
+def to_original_keys(key: str, naming: str) -> list[str]:
+    """The original-layout name(s) of one key; diffusers' shared ``pos_embed.pe`` becomes two."""
+    if naming == "hotshotxl":
+        key = _HOTSHOT_MODULE.sub(r"\1.motion_modules.\2.temporal_transformer.", key)
+        return [key.replace("pos_encoder.positional_encoding", _PE_KEY)]
+    if naming != "diffusers" or not _DIFFUSERS_MODULE.match(key):
+        return [key]
+    key = _DIFFUSERS_MODULE.sub(r"\1.temporal_transformer.", key)
+    for old, new in _DIFFUSERS_RENAMES:
+        key = key.replace(old, new)
+    if key.endswith(".pos_embed.pe"):
+        stem = key[: -len("pos_embed.pe")]
+        return [f"{stem}attention_blocks.{a}.{_PE_KEY}" for a in (0, 1)]
+    return [key]
+
+
+def to_original_layout(state_dict: dict, naming: str) -> dict:
+    converted = {}
+    for key, tensor in state_dict.items():
+        for new_key in to_original_keys(key, naming):
+            converted[new_key] = tensor
+    return converted
+
+
+def to_hotshot_layout(state_dict: dict) -> dict:
+    renamed = {}
+    for key, tensor in state_dict.items():
+        key = re.sub(r"\.motion_modules\.(\d+)\.temporal_transformer\.", r".temporal_attentions.\1.", key)
+        renamed[key.replace(_PE_KEY, "pos_encoder.positional_encoding")] = tensor
+    return renamed
+
+
+def detect_layout(state_dict: dict, source: str) -> Layout:
+    """Family, base model, PE length and mid block, from keys alone (spec section 3)."""
+    naming = detect_naming(state_dict)
+    if naming is None:
+        raise MotionModelError(f"{source}: not a motion module. {describe_foreign_file(state_dict)}")
+    original = to_original_layout(state_dict, naming)
+    keys = list(original)
+    down_levels = {int(m.group(1)) for k in keys if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
+    if not down_levels:
+        raise MotionModelError(f"{source}: a motion module needs down_blocks.*.motion_modules.* tensors; none found")
+    top_level = max(down_levels)
+    base_model = {3: "sd15", 2: "sdxl"}.get(top_level)
+    if base_model is None:
+        raise MotionModelError(
+            f"{source}: motion modules in down_blocks.0..{top_level}; expected 0..3 (SD1.5) or 0..2 (SDXL)"
+        )
+    has_mid = any(k.startswith("mid_block.") for k in keys)
+    pe_lengths = {original[k].shape[1] for k in keys if k.endswith(_PE_KEY) and original[k].ndim == 3}
+    if len(pe_lengths) > 1:
+        raise MotionModelError(f"{source}: its positional encodings disagree in length: {sorted(pe_lengths)}")
+    stores_pe = bool(pe_lengths)
+    pe_length = pe_lengths.pop() if stores_pe else ANIMATELCM_PE_LENGTH
+    family = _family(naming, base_model, has_mid, pe_length, stores_pe)
+    return Layout(family, base_model, pe_length, has_mid, naming, stores_pe)
+
+
+def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_pe: bool) -> str:
+    if naming == "hotshotxl":
+        return "hotshotxl"
+    if base_model == "sdxl":
+        return "sdxl_beta"
+    if not stores_pe or pe_length == ANIMATELCM_PE_LENGTH:
+        return "animatelcm"
+    if has_mid:
+        return "v2"
+    return "v1" if pe_length == 24 else "v3"
+
+
+def describe_foreign_file(state_dict: dict) -> str:
+    """A hint naming what a non-motion-module file probably is, and where it belongs."""
+    keys = list(state_dict)
+    if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
+        return "It looks like a Stable Diffusion checkpoint: put it in models/checkpoints and load it with Load Checkpoint."
+    if any("_lora." in k or ".lora_A." in k or ".lora.down." in k for k in keys):
+        if any(".motion_modules." in k for k in keys):
+            return "It is a MotionLoRA: load it with Apply MotionLoRA (folder models/animatediff_motion_lora)."
+        if any(".attentions." in k for k in keys):
+            return "It is a v3 domain adapter: give it to Inject into Model's domain_adapter input."
+        return "It is a LoRA, not a motion module."
+    sample = ", ".join(keys[:3]) or "no tensors at all"
+    return f"Expected keys like down_blocks.0.motion_modules.0.temporal_transformer.norm.weight; found {sample}."
+
+
+def check_tensors(state_dict: dict, layout: Layout, source: str) -> dict[str, int]:
+    """Every module has every tensor at a consistent shape; returns each module's channels."""
+    original = to_original_layout(state_dict, layout.naming)
+    channels = {}
+    problems = []
+    for name in block_names(layout.base_model, layout.has_mid_block):
+        norm = original.get(f"{name}.temporal_transformer.norm.weight")
+        if norm is None or norm.ndim != 1:
+            problems.append(f"{name}.temporal_transformer.norm.weight is missing")
+            continue
+        channels[name] = c = norm.shape[0]
+        if c % 32:
+            problems.append(f"{name} has {c} channels; motion modules need a multiple of 32 (GroupNorm groups)")
+            continue
+        expected = module_tensor_shapes(c, layout.pe_length, layout.stores_pe)
+        for relative, shape in expected.items():
+            key = f"{name}.temporal_transformer.{relative}"
+            tensor = original.get(key)
+            if tensor is None:
+                problems.append(f"{key} is missing")
+            elif tuple(tensor.shape) != shape:
+                problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {shape}")
+    modules = set(block_names(layout.base_model, layout.has_mid_block))
+    unknown = [k for k in original if MODULE_PREFIX.match(k) and MODULE_PREFIX.match(k).group(1) not in modules]
+    problems += [f"{k} belongs to no motion module of a {layout.base_model} model" for k in unknown[:3]]
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise MotionModelError(
+            f"{source}: incomplete or damaged {layout.family} motion module: " + "; ".join(problems[:5]) + more
+            + ". Download the file again."
+        )
+    return channels

@@ -1,0 +1,130 @@
+"""A loaded motion model: its modules, what it is, and the MotionLoRAs stacked on it."""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .formats import FAMILY_GROUPNORM, Layout, block_names, to_hotshot_layout
+from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
+from .errors import MotionModelError
+
+
+class MotionModule(nn.Module):
+    """``motion_modules.<j>``: a holder that keeps the original key names."""
+
+    def __init__(self, channels: int, pe_length: int, groupnorm: str):
+        super().__init__()
+        self.temporal_transformer = TemporalTransformer(channels, pe_length, groupnorm)
+
+
+class MotionLevel(nn.Module):
+    def __init__(self, modules: list[MotionModule]):
+        super().__init__()
+        self.motion_modules = nn.ModuleList(modules)
+
+
+class MotionModuleSet(nn.Module):
+    """All motion modules, laid out so ``state_dict()`` is the original checkpoint layout."""
+
+    def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str):
+        super().__init__()
+
+        def level(prefix: str, count: int) -> MotionLevel:
+            return MotionLevel(
+                [MotionModule(channels[f"{prefix}.motion_modules.{j}"], layout.pe_length, groupnorm) for j in range(count)]
+            )
+
+        levels = range(len({n.split(".")[1] for n in channels if n.startswith("down_blocks.")}))
+        self.down_blocks = nn.ModuleList([level(f"down_blocks.{i}", 2) for i in levels])
+        self.mid_block = level("mid_block", 1) if layout.has_mid_block else None
+        self.up_blocks = nn.ModuleList([level(f"up_blocks.{i}", 3) for i in levels])
+
+
+@dataclass(frozen=True)
+class MotionModel:
+    """An immutable value: nodes hand it on and stack LoRAs by making new ones.
+
+    ``blocks`` maps ``down_blocks.0.motion_modules.0``-style names to the
+    temporal transformers; ``loras`` is the stack of (MotionLora, strength).
+    """
+
+    layout: Layout
+    module: MotionModuleSet
+    source: str
+    loras: tuple = field(default=())
+
+    @property
+    def family(self) -> str:
+        return self.layout.family
+
+    @property
+    def base_model(self) -> str:
+        return self.layout.base_model
+
+    @property
+    def pe_length(self) -> int:
+        return self.layout.pe_length
+
+    @property
+    def has_mid_block(self) -> bool:
+        return self.layout.has_mid_block
+
+    @property
+    def blocks(self) -> dict[str, TemporalTransformer]:
+        return {
+            name: self.module.get_submodule(name).temporal_transformer
+            for name in block_names(self.base_model, self.has_mid_block)
+        }
+
+    @property
+    def groupnorm(self) -> str:
+        return next(iter(self.blocks.values())).groupnorm
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors in the family's official key layout (the file's own for HotshotXL/AnimateLCM)."""
+        tensors = self.module.state_dict()
+        if not self.layout.stores_pe:
+            tensors = {k: v for k, v in tensors.items() if not k.endswith("pos_encoder.pe")}
+        if self.family == "hotshotxl":
+            tensors = to_hotshot_layout(tensors)
+        return tensors
+
+    def with_lora(self, lora, strength: float) -> "MotionModel":
+        """A new value with one more MotionLoRA; this one (and its weights) stay as they are."""
+        from .motion_lora import check_motion_lora
+
+        check_motion_lora(lora, self)
+        return MotionModel(self.layout, self.module, self.source, self.loras + ((lora, float(strength)),))
+
+    def lora_patches(self) -> dict[str, list]:
+        """``{weight key: [(up, down, strength), ...]}`` for every weight the LoRA stack changes."""
+        patches: dict[str, list] = {}
+        for lora, strength in self.loras:
+            for key, (up, down) in lora.layers_for(self).items():
+                patches.setdefault(key, []).append((up, down, strength))
+        return patches
+
+    def describe(self) -> str:
+        names = {"v1": "v1", "v2": "v2", "v3": "v3", "animatelcm": "AnimateLCM", "sdxl_beta": "SDXL beta", "hotshotxl": "HotshotXL"}
+        mid = ", mid block" if self.has_mid_block else ""
+        loras = f", {len(self.loras)} MotionLoRA(s)" if self.loras else ""
+        return f"AnimateDiff {names[self.family]} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
+
+
+def build_motion_model(layout: Layout, tensors: dict, channels: dict[str, int], source: str, groupnorm=None) -> MotionModel:
+    """Assign the file's tensors to the modules directly: no copy, no random init, dtype kept."""
+    groupnorm = groupnorm or FAMILY_GROUPNORM[layout.family]
+    if groupnorm not in GROUPNORM_SCOPES:
+        raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
+    with torch.device("meta"):
+        module = MotionModuleSet(layout, channels, groupnorm)
+    if not layout.stores_pe:
+        tensors = dict(tensors)
+        for name, c in channels.items():
+            dtype = tensors[f"{name}.temporal_transformer.norm.weight"].dtype
+            for a in (0, 1):
+                key = f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
+                tensors[key] = sinusoidal_pe(layout.pe_length, c).to(dtype)
+    module.load_state_dict(tensors, strict=True, assign=True)
+    return MotionModel(layout, module.eval().requires_grad_(False), source)
