@@ -6,8 +6,23 @@ video encoding. Each module has one job and is tested alone.
 """
 
 from .errors import MotionModelError
+from .injection import Placement, UnetBlock, plan_injection
 from .loader import load_motion_model
 from .model import MotionModel
+from .motion_lora import compose_lora, domain_adapter_factors, load_domain_adapter, load_motion_lora
 from .temporal import TemporalTransformer, sinusoidal_pe
 
-__all__ = ["MotionModelError", "MotionModel", "TemporalTransformer", "load_motion_model", "sinusoidal_pe"]
+__all__ = [
+    "MotionModel",
+    "MotionModelError",
+    "Placement",
+    "TemporalTransformer",
+    "UnetBlock",
+    "compose_lora",
+    "domain_adapter_factors",
+    "load_domain_adapter",
+    "load_motion_lora",
+    "load_motion_model",
+    "plan_injection",
+    "sinusoidal_pe",
+]

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .formats import FAMILY_GROUPNORM, Layout, block_names, to_hotshot_layout
-from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
 from .errors import MotionModelError
+from .formats import FAMILY_GROUPNORM, Layout, block_names, to_hotshot_layout
+from .motion_lora import check_motion_lora, lora_layers_for
+from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
 
 
 class MotionModule(nn.Module):
@@ -92,8 +93,6 @@ class MotionModel:
 
     def with_lora(self, lora, strength: float) -> "MotionModel":
         """A new value with one more MotionLoRA; this one (and its weights) stay as they are."""
-        from .motion_lora import check_motion_lora
-
         check_motion_lora(lora, self)
         return MotionModel(self.layout, self.module, self.source, self.loras + ((lora, float(strength)),))
 
@@ -101,7 +100,7 @@ class MotionModel:
         """``{weight key: [(up, down, strength), ...]}`` for every weight the LoRA stack changes."""
         patches: dict[str, list] = {}
         for lora, strength in self.loras:
-            for key, (up, down) in lora.layers_for(self).items():
+            for key, (up, down) in lora_layers_for(lora, self).items():
                 patches.setdefault(key, []).append((up, down, strength))
         return patches
 

@@ -1,0 +1,247 @@
+"""Context windows: sample animations longer than a motion module takes, window by window.
+
+Each sampling step evaluates the UNet on overlapping windows of frames and fuses the
+overlapping predictions with per-frame weights. Windows are placed at the cost floor:
+the fewest whole windows of ``context_length`` frames whose neighbours overlap by at
+least ``context_overlap`` frames, so no evaluation is spent on partial windows.
+
+Frames lie on a line, or on a ring (closed loop: windows wrap from the last frame to
+frame 0 so the end of the animation flows into its start).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .errors import MotionModelError
+
+SCHEDULES = ("static", "uniform", "looped")
+FUSE_METHODS = ("pyramid", "flat", "overlap-linear")
+
+# Fractional part of the golden ratio: step k moves seams by frac(k * this), which
+# never repeats and keeps successive steps far apart.
+_GOLDEN_FRACTION = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    context_length: int = 16
+    context_overlap: int = 4
+    context_stride: int = 1
+    schedule: str = "static"
+    closed_loop: bool = False
+    fuse_method: str = "pyramid"
+
+    def validate(self, pe_length: int | None = None) -> None:
+        """Raise MotionModelError naming the first bad input and what to do about it."""
+        length, overlap = self.context_length, self.context_overlap
+        if length < 2:
+            raise MotionModelError(
+                f"context_length must be at least 2 frames, got {length}: use 16 (what most motion "
+                "modules were trained on)"
+            )
+        if overlap < 0:
+            raise MotionModelError(f"context_overlap cannot be negative, got {overlap}: use 0 or more (4 is typical)")
+        if overlap >= length:
+            raise MotionModelError(
+                f"context_overlap {overlap} must be less than context_length {length}: lower "
+                f"context_overlap to {length - 1} or less (about a quarter of context_length works well)"
+            )
+        if self.context_stride < 1:
+            raise MotionModelError(
+                f"context_stride must be at least 1, got {self.context_stride}: use 1 for no dilated windows"
+            )
+        if self.schedule not in SCHEDULES:
+            raise MotionModelError(f"schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        if self.fuse_method not in FUSE_METHODS:
+            raise MotionModelError(
+                f"fuse_method must be one of {', '.join(FUSE_METHODS)}; got {self.fuse_method!r}"
+            )
+        if pe_length is not None and length > pe_length:
+            raise MotionModelError(
+                f"context_length {length} is more than this motion module takes ({pe_length}): lower "
+                f"context_length to {pe_length} or less"
+            )
+
+    @property
+    def on_ring(self) -> bool:
+        return self.closed_loop or self.schedule == "looped"
+
+
+def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> list[list[int]]:
+    """The windows (lists of frame indices) evaluated at sampling step ``step``.
+
+    Base windows come first, then the dilated windows that ``context_stride`` adds.
+    """
+    options.validate()
+    if num_frames < 1:
+        raise MotionModelError(f"num_frames must be at least 1, got {num_frames}")
+    length = options.context_length
+    if num_frames <= length:
+        return [list(range(num_frames))]
+    phase = None if options.schedule == "static" else (step * _GOLDEN_FRACTION) % 1.0
+    windows = _place(list(range(num_frames)), options, phase)
+    for dilation in _dilations(options.context_stride):
+        # A dilated window must hold `length` distinct frames: on a line every residue class
+        # needs `length` members, on a ring one window must span less than a full lap.
+        fits = dilation * (length - 1) < num_frames if options.on_ring else dilation * length <= num_frames
+        if not fits:
+            break
+        for sequence in _dilated_sequences(num_frames, dilation, options.on_ring):
+            windows += _place(sequence, options, phase)
+    return windows
+
+
+def _dilations(stride: int) -> list[int]:
+    dilations, d = [], 2
+    while d <= stride:
+        dilations.append(d)
+        d *= 2
+    return dilations
+
+
+def _dilated_sequences(num_frames: int, dilation: int, on_ring: bool) -> list[list[int]]:
+    """Frames taken every ``dilation``-th frame, one sequence per residue class.
+
+    On a ring the classes are the cycles of "step ``dilation`` frames around the loop"
+    (gcd(num_frames, dilation) of them; the residues mod ``dilation`` when it divides
+    num_frames), so the spacing stays ``dilation`` across the wrap too.
+    """
+    if not on_ring:
+        return [list(range(r, num_frames, dilation)) for r in range(dilation)]
+    cycles = math.gcd(num_frames, dilation)
+    return [[(r + i * dilation) % num_frames for i in range(num_frames // cycles)] for r in range(cycles)]
+
+
+def _place(sequence: list[int], options: ContextOptions, phase: float | None) -> list[list[int]]:
+    """Windows of ``context_length`` consecutive members of ``sequence`` at the cost floor."""
+    length, overlap = options.context_length, options.context_overlap
+    size = len(sequence)
+    if size <= length:
+        return [sequence]
+    if options.on_ring:
+        starts = _ring_starts(size, length, length - overlap, phase)
+    else:
+        starts = _line_starts(size, length, length - overlap, phase)
+    return [[sequence[(start + i) % size] for i in range(length)] for start in starts]
+
+
+def _line_starts(size: int, length: int, max_gap: int, phase: float | None) -> list[int]:
+    """Starts of ceil((size - overlap) / max_gap) windows from 0 to the last full window."""
+    span = size - length
+    gaps = math.ceil(span / max_gap)
+    if phase is None:
+        # Gaps of floor/ceil(span / gaps): as even as whole frames allow.
+        return [k * span // gaps for k in range(gaps + 1)]
+    # Slack is the spare overlap beyond the minimum (always < max_gap). The interior windows
+    # slide together by a step-dependent offset within it while the first and last windows
+    # stay pinned to the ends. With no slack, or only two windows, nothing can move.
+    slack = gaps * max_gap - span
+    offset = int(phase * (slack + 1))
+    return [0] + [k * max_gap - offset for k in range(1, gaps)] + [span]
+
+
+def _ring_starts(size: int, length: int, max_gap: int, phase: float | None) -> list[int]:
+    """Starts of ceil(size / max_gap) windows spread evenly around a ring of ``size``."""
+    count = math.ceil(size / max_gap)
+    rotation = 0 if phase is None else int(phase * math.ceil(size / count))
+    return [(k * size // count + rotation) % size for k in range(count)]
+
+
+def window_weights(windows: list[list[int]], num_frames: int, options: ContextOptions) -> list[torch.Tensor]:
+    """One positive float32 weight per frame of each window, for fusing overlapping predictions."""
+    options.validate()
+    if options.fuse_method == "flat":
+        return [torch.ones(len(window)) for window in windows]
+    if options.fuse_method == "pyramid":
+        return [_pyramid(len(window)) for window in windows]
+    return [_cross_fade(window, windows, num_frames) for window in windows]
+
+
+def _pyramid(length: int) -> torch.Tensor:
+    i = torch.arange(length, dtype=torch.float32)
+    return torch.minimum(i + 1, length - i)
+
+
+def _cross_fade(window: list[int], windows: list[list[int]], num_frames: int) -> torch.Tensor:
+    """1, ramping linearly from 1/(k+1) up to 1 across the k frames shared with the
+    neighbouring window at either end, so neighbours' weights sum to 1 in the overlap."""
+    # Only windows of the same dilation are neighbours: a dilated window passing through
+    # this window's first frame is no seam to fade across.
+    spacing = _spacing(window, num_frames)
+    others = [set(w) for w in windows if w is not window and _spacing(w, num_frames) == spacing]
+    head = max((_run_inside(window, frames) for frames in others), default=0)
+    tail = max((_run_inside(window[::-1], frames) for frames in others), default=0)
+    size = len(window)
+    weights = torch.ones(size)
+    i = torch.arange(size, dtype=torch.float32)
+    if head:
+        weights = torch.minimum(weights, (i + 1) / (head + 1))
+    if tail:
+        weights = torch.minimum(weights, (size - i) / (tail + 1))
+    return weights
+
+
+def _run_inside(window: list[int], frames: set[int]) -> int:
+    """How many leading frames of ``window`` are in ``frames``."""
+    run = 0
+    while run < len(window) and window[run] in frames:
+        run += 1
+    return run
+
+
+def _spacing(window: list[int], num_frames: int) -> int:
+    return (window[1] - window[0]) % num_frames if len(window) > 1 else 1
+
+
+def evaluate_windowed(
+    fn: Callable[[torch.Tensor, list[int]], torch.Tensor],
+    x: torch.Tensor,
+    num_frames: int,
+    windows: list[list[int]],
+    weights: list[torch.Tensor],
+) -> torch.Tensor:
+    """Call ``fn(x_window, window)`` per window and fuse the outputs with ``weights``.
+
+    ``x`` is ``(chunks * num_frames, ...)``, batch-major (row ``chunk * num_frames + frame``).
+    Each window gets its frames from every chunk, chunk order kept; chunks never mix.
+    """
+    if x.shape[0] % num_frames:
+        raise MotionModelError(f"expected a multiple of {num_frames} rows (chunks of frames), got {x.shape[0]}")
+    if len(windows) == 1 and windows[0] == list(range(num_frames)):
+        return fn(x, windows[0])  # one window over everything: exactly no context at all
+    chunks = x.shape[0] // num_frames
+    frame_shape = x.shape[1:]
+    video = x.reshape(chunks, num_frames, *frame_shape)
+    broadcast = (1, -1) + (1,) * len(frame_shape)
+    total = torch.zeros(video.shape, dtype=torch.float32, device=x.device)
+    weight_sum = torch.zeros(num_frames, dtype=torch.float32, device=x.device)
+    for window, weight in zip(windows, weights):
+        index = torch.tensor(window, device=x.device)
+        weight = weight.to(device=x.device, dtype=torch.float32)
+        out = fn(video[:, index].reshape(chunks * len(window), *frame_shape), window)
+        total.index_add_(1, index, out.reshape(chunks, len(window), *frame_shape).float() * weight.view(broadcast))
+        weight_sum.index_add_(0, index, weight)
+    return (total / weight_sum.view(broadcast)).view(x.shape).to(x.dtype)
+
+
+def evaluations_per_frame(num_frames: int, options: ContextOptions, steps: int = 1) -> float:
+    """Average UNet frame-evaluations per output frame over ``steps`` sampling steps."""
+    evaluated = sum(len(w) for step in range(steps) for w in context_windows(num_frames, options, step))
+    return evaluated / (num_frames * steps)
+
+
+def describe_plan(num_frames: int, options: ContextOptions, step: int = 0) -> str:
+    """One log line, e.g. "48 frames, 4 windows of 16 (overlap >= 4), 1.33 UNet frame-evaluations per frame"."""
+    windows = context_windows(num_frames, options, step)
+    if len(windows) == 1:
+        return f"{num_frames} frames in one window (context_length {options.context_length}): no context needed"
+    base = sum(_spacing(w, num_frames) == 1 for w in windows)
+    loop = ", around the loop" if options.on_ring else ""
+    text = f"{num_frames} frames, {base} windows of {options.context_length} (overlap >= {options.context_overlap}{loop})"
+    if len(windows) > base:
+        text += f" + {len(windows) - base} dilated windows (stride up to {options.context_stride})"
+    evaluations = sum(len(w) for w in windows) / num_frames
+    return f"{text}, {options.schedule} schedule, {evaluations:.2f} UNet frame-evaluations per frame"
