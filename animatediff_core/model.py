@@ -14,9 +14,9 @@ from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
 class MotionModule(nn.Module):
     """``motion_modules.<j>``: a holder that keeps the original key names."""
 
-    def __init__(self, channels: int, pe_length: int, groupnorm: str):
+    def __init__(self, channels: int, pe_length: int, groupnorm: str, ops):
         super().__init__()
-        self.temporal_transformer = TemporalTransformer(channels, pe_length, groupnorm)
+        self.temporal_transformer = TemporalTransformer(channels, pe_length, groupnorm, ops)
 
 
 class MotionLevel(nn.Module):
@@ -28,12 +28,15 @@ class MotionLevel(nn.Module):
 class MotionModuleSet(nn.Module):
     """All motion modules, laid out so ``state_dict()`` is the original checkpoint layout."""
 
-    def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str):
+    def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str, ops=nn):
         super().__init__()
 
         def level(prefix: str, count: int) -> MotionLevel:
             return MotionLevel(
-                [MotionModule(channels[f"{prefix}.motion_modules.{j}"], layout.pe_length, groupnorm) for j in range(count)]
+                [
+                    MotionModule(channels[f"{prefix}.motion_modules.{j}"], layout.pe_length, groupnorm, ops)
+                    for j in range(count)
+                ]
             )
 
         levels = range(len({n.split(".")[1] for n in channels if n.startswith("down_blocks.")}))
@@ -111,13 +114,20 @@ class MotionModel:
         return f"AnimateDiff {names[self.family]} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
 
 
-def build_motion_model(layout: Layout, tensors: dict, channels: dict[str, int], source: str, groupnorm=None) -> MotionModel:
-    """Assign the file's tensors to the modules directly: no copy, no random init, dtype kept."""
+def build_motion_model(
+    layout: Layout, tensors: dict, channels: dict[str, int], source: str, groupnorm=None, ops=nn, dtype=None
+) -> MotionModel:
+    """Assign the file's tensors to the modules directly: no copy, no random init.
+
+    ``dtype`` converts floating tensors (default: keep the file's dtype).
+    """
     groupnorm = groupnorm or FAMILY_GROUPNORM[layout.family]
     if groupnorm not in GROUPNORM_SCOPES:
         raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     with torch.device("meta"):
-        module = MotionModuleSet(layout, channels, groupnorm)
+        module = MotionModuleSet(layout, channels, groupnorm, ops)
     if not layout.stores_pe:
         tensors = dict(tensors)
         for name, c in channels.items():

@@ -35,18 +35,19 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("pe", sinusoidal_pe(length, channels))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return tokens + self.pe[:, : tokens.shape[1]].to(tokens.dtype)
+        # .to(tokens): a host that offloads weights may leave this buffer elsewhere.
+        return tokens + self.pe[:, : tokens.shape[1]].to(tokens)
 
 
 class TemporalSelfAttention(nn.Module):
     """softmax((n Wq)(s * n Wk)^T / sqrt(d)) (n Wv) Wo, with n = LN(h) + pe."""
 
-    def __init__(self, channels: int, pe_length: int):
+    def __init__(self, channels: int, pe_length: int, ops=nn):
         super().__init__()
-        self.to_q = nn.Linear(channels, channels, bias=False)
-        self.to_k = nn.Linear(channels, channels, bias=False)
-        self.to_v = nn.Linear(channels, channels, bias=False)
-        self.to_out = nn.ModuleList([nn.Linear(channels, channels), nn.Identity()])
+        self.to_q = ops.Linear(channels, channels, bias=False)
+        self.to_k = ops.Linear(channels, channels, bias=False)
+        self.to_v = ops.Linear(channels, channels, bias=False)
+        self.to_out = nn.ModuleList([ops.Linear(channels, channels), nn.Identity()])
         self.pos_encoder = PositionalEncoding(channels, pe_length)
 
     def forward(self, normed: torch.Tensor, key_scale) -> torch.Tensor:
@@ -62,9 +63,9 @@ class TemporalSelfAttention(nn.Module):
 class GEGLU(nn.Module):
     """value * gelu(gate), value|gate = split(proj(x)) (exact erf gelu)."""
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, ops=nn):
         super().__init__()
-        self.proj = nn.Linear(channels, 2 * hidden)
+        self.proj = ops.Linear(channels, 2 * hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         value, gate = self.proj(x).chunk(2, dim=-1)
@@ -72,22 +73,22 @@ class GEGLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, ops=nn):
         super().__init__()
         # Index 1 is the dropout slot of the original code; keeping it keeps the key names.
-        self.net = nn.ModuleList([GEGLU(channels, 4 * channels), nn.Identity(), nn.Linear(4 * channels, channels)])
+        self.net = nn.ModuleList([GEGLU(channels, 4 * channels, ops), nn.Identity(), ops.Linear(4 * channels, channels)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[2](self.net[0](x))
 
 
 class TemporalTransformerBlock(nn.Module):
-    def __init__(self, channels: int, pe_length: int):
+    def __init__(self, channels: int, pe_length: int, ops=nn):
         super().__init__()
-        self.attention_blocks = nn.ModuleList([TemporalSelfAttention(channels, pe_length) for _ in range(2)])
-        self.norms = nn.ModuleList([nn.LayerNorm(channels) for _ in range(2)])
-        self.ff = FeedForward(channels)
-        self.ff_norm = nn.LayerNorm(channels)
+        self.attention_blocks = nn.ModuleList([TemporalSelfAttention(channels, pe_length, ops) for _ in range(2)])
+        self.norms = nn.ModuleList([ops.LayerNorm(channels) for _ in range(2)])
+        self.ff = FeedForward(channels, ops)
+        self.ff_norm = ops.LayerNorm(channels)
 
     def forward(self, h: torch.Tensor, key_scale) -> torch.Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
@@ -103,14 +104,16 @@ class TemporalTransformer(nn.Module):
     ``scale`` multiplies the attention keys (a softmax temperature), ``effect``
     blends the module's change in; each is a float, a per-frame sequence of
     length F, or a per-frame mask ``(F, h, w)`` resized to this block's size.
+    ``ops`` supplies the Linear/LayerNorm/GroupNorm classes (a host may pass
+    its own, e.g. ones that cast or offload weights).
     """
 
-    def __init__(self, channels: int, pe_length: int, groupnorm: str = "per_frame"):
+    def __init__(self, channels: int, pe_length: int, groupnorm: str = "per_frame", ops=nn):
         super().__init__()
-        self.norm = nn.GroupNorm(GROUPS, channels, eps=1e-6)
-        self.proj_in = nn.Linear(channels, channels)
-        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_length)])
-        self.proj_out = nn.Linear(channels, channels)
+        self.norm = ops.GroupNorm(GROUPS, channels, eps=1e-6)
+        self.proj_in = ops.Linear(channels, channels)
+        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_length, ops)])
+        self.proj_out = ops.Linear(channels, channels)
         self.pe_length = pe_length
         self.groupnorm = groupnorm
 
@@ -139,14 +142,12 @@ class TemporalTransformer(nn.Module):
         return x + effect * delta
 
     def _group_norm(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        norm = self.norm
         if self.groupnorm == "per_frame":
-            return F.group_norm(x, GROUPS, norm.weight, norm.bias, norm.eps)
+            return self.norm(x)
         if self.groupnorm != "across_frames":
             raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {self.groupnorm!r}")
         # Statistics over (C/G, F, H, W) of each batch item: put frames beside the pixels.
-        video = rearrange(x, "(b f) c h w -> b c f (h w)", f=num_frames)
-        video = F.group_norm(video, GROUPS, norm.weight, norm.bias, norm.eps)
+        video = self.norm(rearrange(x, "(b f) c h w -> b c f (h w)", f=num_frames))
         return rearrange(video, "b c f (h w) -> (b f) c h w", h=x.shape[2])
 
 

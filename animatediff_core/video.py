@@ -1,0 +1,386 @@
+"""Frames -> a finished video file through ffmpeg, and video files -> frames.
+
+Frames are streamed to one ffmpeg process one at a time, so memory does not grow with
+the frame count. That process writes the video, the first frame as PNG and, for formats
+a browser cannot show, an animated WebP preview, all under temporary names that are
+renamed only when everything succeeded.
+"""
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from .errors import MotionModelError
+from .video_formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
+from .video_metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
+
+log = logging.getLogger(__name__)
+
+PREVIEW_MAX_SIDE = 512
+SEQUENCE_PATTERN = "frame_%05d.png"
+
+
+class VideoEncodeError(RuntimeError):
+    """ffmpeg failed; the message names the format and quotes ffmpeg."""
+
+
+@dataclass(frozen=True)
+class SavedVideo:
+    video: Path  # a file, or a folder of frames for image/png-sequence
+    first_frame: Path | None  # PNG with the same metadata; None where the video is already PNGs
+    preview: Path  # what the UI should show: the video itself, or an animated WebP beside it
+
+
+# ---------------------------------------------------------------- output names
+
+_PREFIX_TOKENS = {"%year%": "%Y", "%month%": "%m", "%day%": "%d", "%hour%": "%H", "%minute%": "%M", "%second%": "%S"}
+
+
+def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int = 0, height: int = 0) -> Path:
+    """output_dir/<subfolders>/<name>_<counter> with the next free counter; creates the folders.
+
+    `filename_prefix` may hold subfolders and the tokens %width% %height% %year% %month%
+    %day% %hour% %minute% %second% (as SaveImage); anything leading outside output_dir is refused.
+    """
+    prefix = filename_prefix.replace("%width%", str(width)).replace("%height%", str(height))
+    for token, code in _PREFIX_TOKENS.items():
+        prefix = prefix.replace(token, time.strftime(code))
+    parts = re.split(r"[\\/]+", prefix.strip())
+    if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
+        raise MotionModelError(f"filename_prefix {filename_prefix!r} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
+    if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix) or prefix.startswith(("/", "\\")) or ".." in parts:
+        raise MotionModelError(
+            f"filename_prefix {filename_prefix!r} points outside the output folder; "
+            f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
+        )
+    root = Path(os.path.abspath(output_dir))
+    folder = root.joinpath(*parts[:-1])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        existing = os.listdir(folder)
+    except OSError as e:
+        raise MotionModelError(f"Cannot write to the output folder {folder}: {e.strerror or e}.") from None
+    name = parts[-1]
+    used = (re.match(re.escape(name) + r"_(\d{5,})(?![^._])", entry) for entry in existing)
+    counter = max((int(m.group(1)) for m in used if m), default=0) + 1
+    return folder / f"{name}_{counter:05}"
+
+
+# ---------------------------------------------------------------- frame order
+
+def playback_order(frame_count: int, pingpong: bool, repeats: int) -> list[int]:
+    """Frame indices in the order they are written.
+
+    pingpong goes back without repeating either end frame (0 1 2 3 2 1), so that
+    playing it in a loop never shows a frame twice in a row; `repeats` extra plays
+    emulate a loop count in formats that have none.
+    """
+    order = list(range(frame_count))
+    if pingpong:
+        order += order[-2:0:-1]
+    return order * (1 + repeats)
+
+
+# ---------------------------------------------------------------- encoding
+
+def _carries_alpha(pix_fmt: str) -> bool:
+    return pix_fmt.startswith("yuva") or pix_fmt in ("bgra", "rgba", "rgba64be", "pal8")
+
+
+def _is_deep(pix_fmt: str) -> bool:
+    return any(depth in pix_fmt for depth in ("10", "12", "16", "48", "64"))
+
+
+def _packed_rgb(alpha: bool, deep: bool, endian: str) -> str:
+    if deep:
+        return ("rgba64" if alpha else "rgb48") + endian
+    return "rgba" if alpha else "rgb24"
+
+
+def _frame_bytes(frame: Any, channels: int, deep: bool) -> bytes:
+    """One IMAGE frame (H, W, C floats in 0..1) as packed rgb24/rgba, or 16-bit rgb48le/rgba64le."""
+    frame = torch.as_tensor(frame).float().cpu()
+    if frame.shape[-1] == 1:
+        frame = frame.expand(*frame.shape[:-1], 3)
+    frame = frame[..., :channels]
+    if deep:
+        return (frame * 65535).round_().clamp_(0, 65535).numpy().astype("<u2").tobytes()
+    return (frame * 255).round_().clamp_(0, 255).to(torch.uint8).numpy().tobytes()
+
+
+def _audio_samples(waveform: Any, frames_needed: int) -> np.ndarray:
+    """(channels, samples) -> interleaved float32, padded with silence or cut to the video's length."""
+    wave = torch.as_tensor(waveform).float().cpu().numpy()
+    fitted = np.zeros((wave.shape[0], frames_needed), dtype="<f4")
+    used = min(frames_needed, wave.shape[1])
+    fitted[:, :used] = wave[:, :used]
+    return fitted.T
+
+
+def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_alpha: bool) -> list[str]:
+    filters = []
+    pad_w, pad_h = (width % 2, height % 2) if fmt.even_size else (0, 0)
+    if pad_w or pad_h:
+        log.warning("%s needs an even width and height: padding %dx%d to %dx%d by repeating the last column/row.",
+                    fmt.name, width, height, width + pad_w, height + pad_h)
+        filters.append(f"pad={width + pad_w}:{height + pad_h}:0:0,fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+    if pix_fmt.startswith("yuv"):
+        # Tag and convert as BT.709 so browsers and players agree on the colours.
+        filters.append(f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}")
+    if fmt.name == "image/gif":
+        # One palette per frame keeps memory flat: a global palette would need every frame twice.
+        filters.append(f"split[a][b];[a]palettegen=stats_mode=single:reserve_transparent={int(has_alpha)}[p];"
+                       f"[b][p]paletteuse=new=1")
+    return filters
+
+
+def _main_output_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSettings,
+                      loop_count: int, filters: list[str]) -> list[str]:
+    args = ["-c:v", encoder, "-pix_fmt", pix_fmt] + fmt.codec_args(encoder, settings)
+    if filters:
+        args += ["-vf", ",".join(filters)]
+    if pix_fmt.startswith("yuv"):
+        args += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    if fmt.muxer == "gif":
+        args += ["-loop", str(loop_count)]  # GIF: number of repeats after the first play, 0 = forever
+    if fmt.muxer == "webp":
+        args += ["-loop", str(loop_count + 1 if loop_count else 0)]  # WebP: number of plays, 0 = forever
+    if fmt.muxer in ("mp4", "mov"):
+        # Metadata keys other than the standard ones are dropped unless asked for; faststart puts
+        # them at the front, where the frontend's reader (first 64 MB) finds them.
+        args += ["-movflags", "+faststart+use_metadata_tags"]
+    return args
+
+
+def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: EncodeSettings) -> None:
+    if len(frames) == 0:
+        raise MotionModelError("Video Combine got 0 frames: there is nothing to write. Check the node feeding 'images'.")
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
+        raise MotionModelError(f"images must be (frames, height, width, 1|3|4 channels); got shape {tuple(frames.shape)}.")
+    if not frame_rate > 0:
+        raise MotionModelError(f"frame_rate must be above 0; got {frame_rate}.")
+    if fmt.crf_max and not 0 <= settings.crf <= fmt.crf_max:
+        raise MotionModelError(f"crf {settings.crf} is out of range for {fmt.name}: use 0 (best) to {fmt.crf_max}.")
+
+
+def save_video(
+    frames: Any,
+    format_name: str,
+    output_dir: str | Path,
+    filename_prefix: str,
+    *,
+    frame_rate: float,
+    preview_dir: str | Path,
+    settings: EncodeSettings = EncodeSettings(),
+    loop_count: int = 0,
+    pingpong: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+    audio: tuple[Any, int] | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> SavedVideo:
+    """Encode `frames` (N, H, W, C floats in 0..1, torch or numpy) into `format_name`.
+
+    loop_count: extra plays after the first, 0 = forever (GIF/WebP); other formats repeat
+    the frames that many times. metadata: JSON-able values by key ("prompt", "workflow"),
+    stored wherever the format can hold them. audio: (waveform (channels, samples), sample
+    rate), fitted to the video's length. on_frame(done, total) is called after each frame.
+    """
+    fmt = get_format(format_name)
+    _check_request(frames, fmt, frame_rate, settings)
+    exe, encoder = pick_encoder(fmt)
+    height, width, channels = frames.shape[1:]
+    has_alpha = channels == 4
+    pix_fmt = fmt.resolve_pix_fmt(settings, has_alpha)
+    send_alpha = has_alpha and _carries_alpha(pix_fmt)
+    if has_alpha and not send_alpha:
+        log.warning("%s with pix_fmt %s has no alpha channel: transparency is dropped.", fmt.name, pix_fmt)
+    deep = _is_deep(pix_fmt)
+    if audio is not None and fmt.audio_codec is None:
+        log.warning("%s cannot carry audio: the audio input is ignored.", fmt.name)
+        audio = None
+
+    order = playback_order(len(frames), pingpong, 0 if fmt.loops_natively or fmt.is_sequence else loop_count)
+    stem = resolve_output_stem(output_dir, filename_prefix, width, height)
+    video_path = stem.with_name(stem.name + ("." + fmt.extension if fmt.extension else ""))
+    preview_stem = None if pix_fmt in fmt.browser_pix_fmts else resolve_output_stem(preview_dir, stem.name + "-preview")
+    final = SavedVideo(
+        video=video_path,
+        first_frame=None if fmt.is_sequence else stem.with_name(stem.name + ".png"),
+        preview=video_path if preview_stem is None else preview_stem.with_name(preview_stem.name + ".webp"),
+    )
+    texts = metadata_texts(metadata or {}, braces_in_strings_escaped=fmt.metadata == "ebml")
+
+    with tempfile.TemporaryDirectory(prefix="animatediff-video-") as side_dir:
+        partial: dict[Path, Path] = {}  # final path -> temporary path being written
+        try:
+            for path in (final.video, final.first_frame, final.preview):
+                if path is not None and path not in partial:
+                    partial[path] = _temporary_twin(path, is_dir=path == final.video and fmt.is_sequence)
+            cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                   "-f", "rawvideo", "-pix_fmt", _packed_rgb(send_alpha, deep, "le"),
+                   "-s", f"{width}x{height}", "-framerate", repr(float(frame_rate)), "-i", "pipe:0"]
+            main_maps = ["-map", "0:v"]
+            next_input = 1
+            if texts and fmt.metadata in ("tags", "ebml"):
+                meta_file = Path(side_dir, "metadata.txt")
+                meta_file.write_text(ffmetadata_file_text(texts), encoding="ascii")
+                cmd += ["-f", "ffmetadata", "-i", str(meta_file)]
+                main_maps += ["-map_metadata", str(next_input)]
+                next_input += 1
+            if audio is not None:
+                waveform, sample_rate = audio
+                samples = _audio_samples(waveform, round(len(order) / frame_rate * sample_rate))
+                audio_file = Path(side_dir, "audio.f32")
+                samples.tofile(audio_file)
+                cmd += ["-f", "f32le", "-ar", str(int(sample_rate)), "-ac", str(samples.shape[1]), "-i", str(audio_file)]
+                main_maps += ["-map", f"{next_input}:a", "-c:a", fmt.audio_codec]
+            filters = _video_filters(fmt, pix_fmt, width, height, send_alpha)
+            main_target = partial[final.video] / SEQUENCE_PATTERN if fmt.is_sequence else partial[final.video]
+            cmd += main_maps + _main_output_args(fmt, encoder, pix_fmt, settings, loop_count, filters) \
+                + ["-f", fmt.muxer, str(main_target)]
+            if final.first_frame is not None:
+                # 16-bit when the frames are: ffmpeg's 16-to-8-bit conversion is off by up to 2 levels.
+                cmd += ["-map", "0:v", "-frames:v", "1", "-c:v", "png", "-pix_fmt", _packed_rgb(send_alpha, deep, "be"),
+                        "-f", "image2", "-update", "1", str(partial[final.first_frame])]
+            if final.preview != final.video:
+                cmd += ["-map", "0:v", "-vf",
+                        f"scale='min({PREVIEW_MAX_SIDE},iw)':'min({PREVIEW_MAX_SIDE},ih)':force_original_aspect_ratio=decrease",
+                        "-c:v", "libwebp_anim", "-quality", "75", "-compression_level", "1", "-loop", "0",
+                        "-f", "webp", str(partial[final.preview])]
+
+            _run_encoder(cmd, fmt, (_frame_bytes(frames[i], 4 if send_alpha else 3, deep) for i in order),
+                         len(order), on_frame)
+
+            _embed_file_metadata(fmt, partial, final, texts, width, height, send_alpha)
+            for path, temporary in partial.items():
+                os.replace(temporary, path)
+        except BaseException:
+            for temporary in partial.values():
+                if temporary.is_dir():
+                    shutil.rmtree(temporary, ignore_errors=True)
+                else:
+                    temporary.unlink(missing_ok=True)
+            raise
+    log.info("Video Combine wrote %s (%d frames, %s, %s).", final.video, len(order), encoder, pix_fmt)
+    return final
+
+
+def _temporary_twin(path: Path, is_dir: bool) -> Path:
+    """A hidden name beside `path` (same filesystem, so the final rename is atomic)."""
+    name = f".{path.name}.{secrets.token_hex(4)}.partial"
+    twin = path.with_name(name)
+    try:
+        twin.mkdir() if is_dir else twin.touch(exist_ok=False)
+    except OSError as e:
+        raise MotionModelError(f"Cannot write to the output folder {path.parent}: {e.strerror or e}.") from None
+    return twin
+
+
+def _run_encoder(cmd: list[str], fmt: VideoFormat, frame_bytes, total: int, on_frame) -> None:
+    env = dict(os.environ, SVT_LOG="1")  # SVT-AV1 prints banners to stderr unless told not to
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        try:
+            for done, data in enumerate(frame_bytes, 1):
+                proc.stdin.write(data)
+                if on_frame is not None:
+                    on_frame(done, total)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its exit code and message below say why
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        returncode = proc.wait()
+        if returncode != 0:
+            stderr.seek(0)
+            message = stderr.read().decode("utf-8", "replace").strip()[-2000:]
+            raise VideoEncodeError(f"Writing {fmt.name} failed: ffmpeg exited with code {returncode}: {message}")
+
+
+def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: SavedVideo,
+                         texts: dict[str, str], width: int, height: int, has_alpha: bool) -> None:
+    if not texts:
+        return
+    video = partial[final.video]
+    if fmt.metadata == "webp":
+        add_webp_exif(video, texts, width, height, has_alpha)
+    elif fmt.metadata == "gif":
+        add_gif_comments(video, texts)
+    elif fmt.metadata == "png":
+        add_png_text(video / (SEQUENCE_PATTERN % 1), texts)
+    if final.first_frame is not None:
+        add_png_text(partial[final.first_frame], texts)
+
+
+# ---------------------------------------------------------------- decoding
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    frames: np.ndarray  # (N, H, W, 3 or 4) uint8
+    fps: float  # of the returned frames (after every_nth)
+
+
+def read_video_frames(
+    path: str | Path,
+    *,
+    max_frames: int = 0,
+    skip_first: int = 0,
+    every_nth: int = 1,
+    size: tuple[int, int] | None = None,
+    alpha: bool = False,
+) -> DecodedVideo:
+    """Decode a video, animated image or image-pattern path ("dir/frame_%05d.png") to RGB(A) frames.
+
+    max_frames: 0 = all; skip_first frames are dropped, then every `every_nth` frame is kept;
+    size (width, height) resizes. Alpha in VP9 WebM needs the libvpx decoder and is not read.
+    """
+    if every_nth < 1 or skip_first < 0 or max_frames < 0:
+        raise MotionModelError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
+    filters = [f"trim=start_frame={skip_first}", f"select='not(mod(n,{every_nth}))'"]
+    if size is not None:
+        filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-vf", ",".join(filters),
+           "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
+    if max_frames:
+        cmd += ["-frames:v", str(max_frames)]
+    frames = []
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(cmd + ["pipe:1"], stdout=subprocess.PIPE, stderr=stderr)
+        with proc.stdout:
+            while (frame := _read_pam(proc.stdout)) is not None:
+                frames.append(frame)
+        returncode = proc.wait()
+        stderr.seek(0)
+        log_text = stderr.read().decode("utf-8", "replace")
+    if returncode != 0:
+        raise VideoEncodeError(f"Reading {path} failed: ffmpeg exited with code {returncode}: {log_text.strip()[-2000:]}")
+    rate = re.search(r"Video:.*?([\d.]+)(k?) (?:fps|tbr)", log_text)
+    fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
+    width, height = size or (0, 0)
+    empty = np.zeros((0, height, width, 4 if alpha else 3), np.uint8)
+    return DecodedVideo(np.stack(frames) if frames else empty, fps)
+
+
+def _read_pam(stream) -> np.ndarray | None:
+    """One PAM image (ffmpeg's image2pipe of the pam codec) or None at the end of the stream."""
+    header = {}
+    while (line := stream.readline()) and line.strip() != b"ENDHDR":
+        key, _, value = line.decode("ascii").strip().partition(" ")
+        header[key] = value
+    if not header:
+        return None
+    shape = (int(header["HEIGHT"]), int(header["WIDTH"]), int(header["DEPTH"]))
+    return np.frombuffer(stream.read(shape[0] * shape[1] * shape[2]), np.uint8).reshape(shape)
