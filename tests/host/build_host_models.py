@@ -16,6 +16,11 @@ import os
 import sys
 import time
 
+import torch
+
+# comfy.* is imported inside the functions: it becomes importable only once main()
+# has put the ComfyUI checkout on sys.path.
+
 # The SD1.5 UNet hyper-parameters, as ComfyUI's model detection reads them from a
 # real SD1.5 checkpoint.
 SD15_UNET_CONFIG = {
@@ -57,8 +62,6 @@ def import_comfy(comfyui_path: str):
 def randomize(module, generator):
     """Give every parameter a value: ComfyUI's layers skip initialisation and start as
     uninitialised memory. Norms start as identity so the signal is neither lost nor blown up."""
-    import torch
-
     norm_types = (torch.nn.LayerNorm, torch.nn.GroupNorm)
     with torch.no_grad():
         for layer in module.modules():
@@ -77,7 +80,6 @@ def to_fp16(state_dict: dict) -> dict:
 
 
 def build_sd15(generator) -> dict:
-    import torch
     import comfy.sd
     import comfy.supported_models
     from comfy.ldm.models.autoencoder import AutoencoderKL
@@ -110,7 +112,6 @@ def check_sd15(path: str):
 
 
 def build_controlnet(generator) -> dict:
-    import torch
     import comfy.cldm.cldm
     import comfy.ops
 
@@ -152,7 +153,6 @@ def main():
 
     import_comfy(os.path.abspath(args.comfyui))
     import comfy.utils
-    import torch
 
     build, check = BUILDERS[args.kind]
     started = time.monotonic()

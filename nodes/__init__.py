@@ -1,0 +1,22 @@
+"""The pack's nodes: thin classes that turn widget values into core calls and host calls."""
+
+from .apply_motion_lora import ApplyMotionLoRA
+from .context_options import ContextOptionsNode
+from .host import register_model_folders
+from .inject_into_model import InjectIntoModel
+from .load_motion_module import LoadMotionModule
+
+register_model_folders()
+
+NODE_CLASS_MAPPINGS = {
+    "AnimateDiffLoadMotionModule": LoadMotionModule,
+    "AnimateDiffApplyMotionLoRA": ApplyMotionLoRA,
+    "AnimateDiffInjectIntoModel": InjectIntoModel,
+    "AnimateDiffContextOptions": ContextOptionsNode,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "AnimateDiffLoadMotionModule": "Load Motion Module",
+    "AnimateDiffApplyMotionLoRA": "Apply MotionLoRA",
+    "AnimateDiffInjectIntoModel": "Inject into Model",
+    "AnimateDiffContextOptions": "Context Options",
+}

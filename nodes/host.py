@@ -1,0 +1,228 @@
+"""The one room that talks to ComfyUI's internals.
+
+Model folders, the MOTION_MODEL value and its ModelPatcher, LoRA weight patches,
+the UNet description the core plans from, and the sampling-object patch. A host
+update should touch this file (and sampling.py), nothing else.
+"""
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.model_sampling
+import comfy.ops
+import comfy.supported_models
+import comfy.utils
+import folder_paths
+import torch
+from comfy.ldm.modules.attention import SpatialTransformer
+from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
+from comfy.weight_adapter.base import WeightAdapterBase
+from comfy_extras.nodes_model_advanced import LCM, ModelSamplingDiscreteDistilled
+
+from ..animatediff_core import (
+    MotionModel,
+    MotionModelError,
+    UnetBlock,
+    compose_lora,
+    domain_adapter_factors,
+    load_domain_adapter,
+    load_motion_model,
+)
+from ..animatediff_core.schedules import Schedule, sigmas
+
+log = logging.getLogger("AnimateDiff")
+
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOTION_MODELS = "animatediff_models"
+MOTION_LORAS = "animatediff_motion_lora"
+ADAPTERS = "loras"  # the v3 domain adapter is a LoRA file; users keep it with their LoRAs
+
+
+def register_model_folders() -> None:
+    """The pack's motion_models/ and models/<name>; extra_model_paths.yaml entries stay first."""
+    places = {
+        MOTION_MODELS: [os.path.join(PACK_DIR, "motion_models"), os.path.join(folder_paths.models_dir, MOTION_MODELS)],
+        MOTION_LORAS: [os.path.join(folder_paths.models_dir, MOTION_LORAS)],
+    }
+    for name, paths in places.items():
+        for path in paths:
+            folder_paths.add_model_folder_path(name, path)
+        # A folder name new to the host starts with no extensions, which lists every file.
+        folder_paths.folder_names_and_paths[name][1].update(folder_paths.supported_pt_extensions)
+
+
+def file_names(folder: str) -> list[str]:
+    return folder_paths.get_filename_list(folder)
+
+
+def full_path(folder: str, input_name: str, file_name: str) -> str:
+    path = folder_paths.get_full_path(folder, file_name)
+    if path is None:
+        raise MotionModelError(
+            f"{input_name}: '{file_name}' is not in any {folder} folder ({', '.join(folder_paths.get_folder_paths(folder))})"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def blame(input_name: str):
+    """Prefix a core error with the node input it came from."""
+    try:
+        yield
+    except MotionModelError as error:
+        raise MotionModelError(f"{input_name}: {error}") from error
+
+
+@dataclass(frozen=True)
+class MotionModelHandle:
+    """The MOTION_MODEL value: the core model (with its LoRA stack) and the base ModelPatcher
+    of its modules. Every sampling use clones that patcher, so LoRA weight backups are shared
+    between all stacks built on one loaded file."""
+
+    model: MotionModel
+    patcher: comfy.model_patcher.ModelPatcher
+
+    def with_lora(self, lora, strength: float) -> "MotionModelHandle":
+        return MotionModelHandle(self.model.with_lora(lora, strength), self.patcher)
+
+
+def load_motion_model_file(path: str) -> MotionModelHandle:
+    # manual_cast layers cast to the UNet's dtype when it differs and let the host offload them.
+    model = load_motion_model(path, ops=comfy.ops.manual_cast, dtype=comfy.model_management.unet_dtype())
+    patcher = comfy.model_patcher.ModelPatcher(
+        model.module,
+        load_device=comfy.model_management.get_torch_device(),
+        offload_device=comfy.model_management.unet_offload_device(),
+    )
+    return MotionModelHandle(model, patcher)
+
+
+class LowRankPatch(WeightAdapterBase):
+    """A weight patch W + strength * up @ down computed by the core (fp32)."""
+
+    name = "animatediff_low_rank"
+
+    def __init__(self, up: torch.Tensor, down: torch.Tensor):
+        self.loaded_keys = set()
+        self.weights = [up, down]
+
+    def calculate_weight(self, weight, key, strength, strength_model, offset, function, intermediate_dtype=torch.float32,
+                         original_weight=None):
+        up, down = self.weights
+        return compose_lora(weight, [(up, down, strength)])
+
+
+def motion_patcher_for(handle: MotionModelHandle) -> comfy.model_patcher.ModelPatcher:
+    """A clone of the base patcher carrying the LoRA stack; the loaded weights stay untouched."""
+    patcher = handle.patcher.clone()
+    for key, factors in handle.model.lora_patches().items():
+        for up, down, strength in factors:
+            patcher.add_patches({key: LowRankPatch(up, down)}, strength)
+    return patcher
+
+
+def add_domain_adapter(model, input_name: str, file_name: str, alpha: float) -> None:
+    """Patch the SD1.5 UNet's spatial attention with the v3 domain adapter (paper Eq. 4)."""
+    with blame(input_name):
+        adapter = load_domain_adapter(full_path(ADAPTERS, input_name, file_name))
+    names = comfy.utils.unet_to_diffusers(model.model.model_config.unet_config)
+    weights = model.model.state_dict()
+    for key, factors in domain_adapter_factors(adapter, alpha).items():
+        target = names.get(key)
+        weight = weights.get(f"diffusion_model.{target}") if target else None
+        (up, down, strength), = factors
+        if weight is None or tuple(weight.shape) != (up.shape[0], down.shape[1]):
+            raise MotionModelError(
+                f"{input_name}: '{file_name}' does not fit this model ({key}): use the v3 domain adapter "
+                "with an SD1.5 checkpoint"
+            )
+        model.add_patches({f"diffusion_model.{target}": LowRankPatch(up, down)}, strength)
+
+
+class MotionLayer(torch.nn.Module):
+    """Stands in a UNet block's layer list; the registered timestep-embed patch runs it."""
+
+    def __init__(self, name: str, run):
+        super().__init__()
+        self.module_name = name
+        self.run = run  # a plain callable: the motion patcher owns the block's weights, not the UNet
+
+    def forward(self, x):
+        # Reached only if the host's patch handler is gone: leave the UNet as it is
+        # (the self-check then reports that no motion module ran).
+        return x
+
+
+def run_motion_layer(layer, x, emb, context, transformer_options, *args):
+    """forward_timestep_embed_patch handler: a plain function, so MODEL clones copy it cheaply."""
+    return layer.run(x, transformer_options)
+
+
+def show_text(text: str, node_id=None) -> None:
+    """Text shown on a node in the frontend: the node being executed unless one is named."""
+    from comfy_execution.utils import get_executing_context
+    from server import PromptServer
+
+    if node_id is None:
+        context = get_executing_context()
+        node_id = context.node_id if context else None
+    if node_id is not None and PromptServer.instance is not None:
+        PromptServer.instance.send_progress_text(text, node_id)
+
+
+def unet_kind(model) -> str:
+    config = model.model.model_config
+    if isinstance(config, comfy.supported_models.SD15):
+        return "sd15"
+    if isinstance(config, comfy.supported_models.SDXL):
+        return "sdxl"
+    return type(config).__name__
+
+
+def describe_unet(diffusion_model) -> dict:
+    """The UNet's blocks as the core's injection plan reads them."""
+
+    def kind(layer) -> str:
+        for cls, name in ((ResBlock, "res"), (SpatialTransformer, "attn"), (Downsample, "down"), (Upsample, "up")):
+            if isinstance(layer, cls):
+                return name
+        return "conv"
+
+    def block(seq) -> UnetBlock:
+        seq = [layer for layer in seq if not isinstance(layer, MotionLayer)]  # a leftover from an aborted run
+        layers = tuple(kind(layer) for layer in seq)
+        last = [layer for layer in seq if kind(layer) in ("res", "attn")]
+        channels = (getattr(last[-1], "out_channels", None) or last[-1].in_channels) if last else 0
+        return UnetBlock(channels, layers)
+
+    unet = {("input", i): block(seq) for i, seq in enumerate(diffusion_model.input_blocks)}
+    unet[("middle", 0)] = block(diffusion_model.middle_block)
+    unet.update({("output", i): block(seq) for i, seq in enumerate(diffusion_model.output_blocks)})
+    return unet
+
+
+def unet_sequence(diffusion_model, position: tuple[str, int]):
+    part, index = position
+    if part == "middle":
+        return diffusion_model.middle_block
+    return (diffusion_model.input_blocks if part == "input" else diffusion_model.output_blocks)[index]
+
+
+def sampling_with_schedule(model, schedule: Schedule):
+    """A model_sampling object with the schedule's sigmas, keeping the model's prediction type."""
+    current = model.get_model_object("model_sampling")
+    prediction = comfy.model_sampling.V_PREDICTION if isinstance(current, comfy.model_sampling.V_PREDICTION) else comfy.model_sampling.EPS
+    base = comfy.model_sampling.ModelSamplingDiscrete
+    if schedule.lcm:
+        base, prediction = ModelSamplingDiscreteDistilled, LCM
+
+    class AnimateDiffSampling(base, prediction):
+        pass
+
+    sampling = AnimateDiffSampling(model.model.model_config)
+    sampling.set_sigmas(sigmas(schedule))
+    return sampling

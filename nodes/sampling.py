@@ -1,0 +1,305 @@
+"""AnimateDiff at sampling time: motion layers in the UNet, context windows, hint slicing, self-check.
+
+One ``MotionSampling`` belongs to one Inject into Model output. It is attached to a
+clone of the user's MODEL as an injection (insert/remove the motion layers) and as
+sampler wrappers; the user's MODEL object itself is never changed.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import comfy.patcher_extension
+import torch
+
+from ..animatediff_core import MotionModelError
+from ..animatediff_core.context import (
+    ContextOptions,
+    context_windows,
+    describe_plan,
+    evaluate_windowed,
+    window_weights,
+)
+from .host import MotionLayer, run_motion_layer, show_text, unet_sequence
+
+log = logging.getLogger("AnimateDiff")
+
+FRAMES_KEY = "animatediff_frames"  # transformer_options: absolute frame indices of this UNet call
+FEW_FRAMES = 8
+WRAPPER_KEY = "animatediff"
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    scale: float = 1.0
+    effect: float = 1.0
+    scale_mask: torch.Tensor | None = None  # (frames or 1, h, w), multiplies scale
+    effect_mask: torch.Tensor | None = None
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    context: ContextOptions | None = None
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    block_calls: int = 0  # motion modules that ran
+    skipped_calls: int = 0  # outside start/end percent or at effect 0
+    largest_window: int = 0
+
+
+class MotionSampling:
+    """Everything one injected model does at sampling time; shared by that MODEL's clones."""
+
+    def __init__(self, motion_model, placements, settings: MotionSettings):
+        self.motion_model = motion_model
+        self.placements = placements
+        self.settings = settings
+        self.stats = RunStats()
+        self.sigma_range = (float("inf"), 0.0)
+
+    def __deepcopy__(self, memo):
+        # MODEL clones deep-copy their options; this object holds the motion modules.
+        return self
+
+    # -- injection: insert the motion layers into the UNet, and take them out again --------
+
+    def inject(self, patcher) -> None:
+        diffusion_model = patcher.model.diffusion_model
+        self.eject(patcher)
+        blocks = self.motion_model.blocks
+        for placement in self.placements:
+            block = blocks[placement.module]
+            layer = MotionLayer(placement.module, lambda x, options, block=block: self.run_block(block, x, options))
+            unet_sequence(diffusion_model, placement.block).insert(placement.index, layer)
+
+    def eject(self, patcher) -> None:
+        diffusion_model = patcher.model.diffusion_model
+        sequences = [*diffusion_model.input_blocks, diffusion_model.middle_block, *diffusion_model.output_blocks]
+        for sequence in sequences:
+            for index in reversed(range(len(sequence))):
+                if isinstance(sequence[index], MotionLayer):
+                    del sequence[index]
+
+    # -- wrappers ----------------------------------------------------------------------------
+
+    def outer_sample(self, executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+        guider = executor.class_obj
+        frames = noise.shape[0]
+        self._check_frames(frames)
+        model_sampling = guider.model_patcher.get_model_object("model_sampling")
+        self.sigma_range = (
+            model_sampling.percent_to_sigma(self.settings.start_percent),
+            model_sampling.percent_to_sigma(self.settings.end_percent),
+        )
+        self.stats = RunStats(frames=frames)
+        log.info("AnimateDiff: %s; %s", self.motion_model.describe(), self._plan_text(frames))
+        try:
+            output = executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+        finally:
+            # Out of the UNet after every run, also after an error or an interrupt.
+            guider.model_patcher.eject_model()
+        self._self_check(len(sigmas) - 1)
+        return output
+
+    def prepare_sampling(self, executor, model, noise_shape, conds, model_options=None):
+        # The host reserves activation memory for the batch it is shown: a window, not the video.
+        context = self.settings.context
+        if context is not None and noise_shape[0] > context.context_length:
+            noise_shape = [context.context_length, *noise_shape[1:]]
+        return executor(model, noise_shape, conds, model_options=model_options)
+
+    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):
+        frames = x_in.shape[0]
+        controls = _controls_in(conds)
+        _check_hints(controls, frames)
+        context = self.settings.context
+        if context is None or frames <= context.context_length:
+            return executor(model, conds, x_in, timestep, _with_frames(model_options, list(range(frames))))
+        windows = context_windows(frames, context, _step_index(timestep, model_options))
+        weights = window_weights(windows, frames, context)
+        count = len(conds)
+
+        def predict(x_window, window):
+            window_x = x_window[: len(window)]  # every chunk holds the same frames of x_in
+            with _hints_for(controls, window, frames):
+                outputs = executor(
+                    model, _slice_conds(conds, window, frames), window_x, timestep[window],
+                    _with_frames(model_options, window),
+                )
+            return torch.cat(outputs)
+
+        # Each cond's prediction is one chunk of frames, so windows fuse them all at once.
+        fused = evaluate_windowed(predict, torch.cat([x_in] * count), frames, windows, weights)
+        return list(fused.chunk(count))
+
+    # -- the motion module call ----------------------------------------------------------------
+
+    def run_block(self, block, x, transformer_options):
+        chunks = len(transformer_options.get("cond_or_uncond", [0]))
+        frames = x.shape[0] // chunks
+        window = transformer_options.get(FRAMES_KEY) or list(range(frames))
+        sigma = float(transformer_options["sigmas"][0]) if "sigmas" in transformer_options else None
+        high, low = self.sigma_range
+        settings = self.settings
+        if (sigma is not None and not low <= sigma <= high) or (settings.effect == 0 and settings.effect_mask is None):
+            self.stats.skipped_calls += 1
+            return x
+        self.stats.block_calls += 1
+        self.stats.largest_window = max(self.stats.largest_window, frames)
+        scale = _per_frame(settings.scale, settings.scale_mask, window, "motion_scale_mask")
+        effect = _per_frame(settings.effect, settings.effect_mask, window, "effect_mask")
+        return block(x, frames, scale=scale, effect=effect)
+
+    # -- checks and reports ------------------------------------------------------------------
+
+    def _check_frames(self, frames: int) -> None:
+        limit = self.motion_model.pe_length
+        context = self.settings.context
+        if context is not None:
+            context.validate(limit)
+        elif frames > limit:
+            raise MotionModelError(
+                f"latent_image: {frames} frames, but {self.motion_model.describe()} takes at most {limit} at once. "
+                "Connect a Context Options node to Inject into Model's context_options input to sample "
+                f"{frames} frames window by window (context_length {min(16, limit)}), or use at most {limit} frames"
+            )
+        if frames < FEW_FRAMES:
+            warning = (
+                f"AnimateDiff: only {frames} frame(s) in the latent batch; motion modules were trained on 16 and "
+                f"give noisy or static results below {FEW_FRAMES}. Set the latent batch_size to 16."
+            )
+            log.warning(warning)
+            show_text(warning)
+
+    def _plan_text(self, frames: int) -> str:
+        if self.settings.context is None:
+            return f"{frames} frames in one window"
+        return describe_plan(frames, self.settings.context)
+
+    def _self_check(self, steps: int) -> None:
+        stats = self.stats
+        if stats.block_calls == 0 and stats.skipped_calls == 0 and stats.frames > 1:
+            raise MotionModelError(
+                "AnimateDiff self-check: the motion modules never ran during sampling, so the frames would not move "
+                "together. Another node probably replaced the model's patches after Inject into Model; connect "
+                "Inject into Model directly before the sampler."
+            )
+        report = (
+            f"AnimateDiff: motion modules ran {stats.block_calls} times ({len(self.placements)} blocks) on "
+            f"{stats.frames} frames over {steps} steps, up to {stats.largest_window} frames at once"
+        )
+        if stats.skipped_calls:
+            report += f"; {stats.skipped_calls} calls skipped by start/end percent or effect 0"
+        log.info(report)
+        show_text(report)
+
+
+def attach(model, sampling: MotionSampling, motion_patcher) -> None:
+    """Attach to a MODEL clone: weights load with the UNet, layers go in at load and out after sampling."""
+    model.set_additional_models(WRAPPER_KEY, [motion_patcher])
+    model.set_injections(WRAPPER_KEY, [comfy.patcher_extension.PatcherInjection(sampling.inject, sampling.eject)])
+    model.set_model_forward_timestep_embed_patch((MotionLayer, run_motion_layer))
+    wrappers = comfy.patcher_extension.WrappersMP
+    model.add_wrapper_with_key(wrappers.OUTER_SAMPLE, WRAPPER_KEY, sampling.outer_sample)
+    model.add_wrapper_with_key(wrappers.PREPARE_SAMPLING, WRAPPER_KEY, sampling.prepare_sampling)
+    model.add_wrapper_with_key(wrappers.CALC_COND_BATCH, WRAPPER_KEY, sampling.calc_cond_batch)
+
+
+def _with_frames(model_options: dict, window: list[int]) -> dict:
+    transformer_options = {**model_options.get("transformer_options", {}), FRAMES_KEY: window}
+    return {**model_options, "transformer_options": transformer_options}
+
+
+def _step_index(timestep: torch.Tensor, model_options: dict) -> int:
+    sample_sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+    if sample_sigmas is None:
+        return 0
+    return int((sample_sigmas.to(timestep.device) - timestep[0]).abs().argmin())
+
+
+def _per_frame(value: float, mask, window: list[int], input_name: str):
+    if mask is None:
+        return value
+    if mask.shape[0] == 1:
+        return value * mask.expand(len(window), *mask.shape[1:])
+    if mask.shape[0] <= max(window):
+        raise MotionModelError(
+            f"{input_name}: the mask has {mask.shape[0]} frames but frame {max(window)} is sampled: "
+            "give one mask frame per latent frame (or a single mask for all)"
+        )
+    return value * mask[window]
+
+
+def _controls_in(conds) -> list:
+    """Every control object (ControlNet, T2I adapter, ...) in the conds, chains unrolled, once each."""
+    found = {}
+    for cond_list in conds:
+        for cond in cond_list or []:
+            control = cond.get("control")
+            while control is not None:
+                found[id(control)] = control
+                control = control.previous_controlnet
+    return list(found.values())
+
+
+def _check_hints(controls, frames: int) -> None:
+    for control in controls:
+        hints = getattr(control, "cond_hint_original", None)
+        if hints is not None and 1 < hints.shape[0] < frames:
+            raise MotionModelError(
+                f"ControlNet image: {hints.shape[0]} hint images for {frames} frames. Give one hint image per "
+                "frame (hint i conditions frame i), or a single image for all frames"
+            )
+
+
+class _hints_for:
+    """Give every control the hint images of the window's own frames, then put them back."""
+
+    def __init__(self, controls, window: list[int], frames: int):
+        self.saved = [(c, c.cond_hint_original) for c in controls if _per_frame_hints(c, frames)]
+        self.window = window
+
+    def __enter__(self):
+        for control, hints in self.saved:
+            control.cond_hint_original = hints[self.window]
+            control.cond_hint = None  # the host caches the resized hint; make it resize this window's
+
+    def __exit__(self, *exc):
+        for control, hints in self.saved:
+            control.cond_hint_original = hints
+            control.cond_hint = None
+
+
+def _per_frame_hints(control, frames: int) -> bool:
+    hints = getattr(control, "cond_hint_original", None)
+    return hints is not None and hints.shape[0] >= frames > 1
+
+
+def _slice_conds(conds, window: list[int], frames: int):
+    """Conds for a window: per-frame tensors (batch == frames) keep only the window's frames."""
+    index = torch.tensor(window)
+
+    def per_frame(tensor):
+        return tensor.shape[0] == frames
+
+    sliced = []
+    for cond_list in conds:
+        if cond_list is None:
+            sliced.append(None)
+            continue
+        new_list = []
+        for cond in cond_list:
+            cond = cond.copy()
+            model_conds = {}
+            for name, value in cond.get("model_conds", {}).items():
+                tensor = getattr(value, "cond", None)
+                if isinstance(tensor, torch.Tensor) and per_frame(tensor):
+                    value = value._copy_with(tensor[index.to(tensor.device)])
+                model_conds[name] = value
+            cond["model_conds"] = model_conds
+            mask = cond.get("mask")
+            if isinstance(mask, torch.Tensor) and per_frame(mask):
+                cond["mask"] = mask[index.to(mask.device)]
+            new_list.append(cond)
+        sliced.append(new_list)
+    return sliced

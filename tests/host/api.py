@@ -1,0 +1,90 @@
+"""What host tests write prompts with, and the errors a prompt can end in.
+
+Prompts are ComfyUI's API format: ``{node_id: {"class_type": ..., "inputs": {...}}}``,
+a link is ``[node_id, output_slot]``. Node ids here are readable names, so a test can
+splice nodes in::
+
+    prompt = txt2vid_prompt(ckpt, model=["inject", 0], extra_nodes={
+        "motion": node("SomeLoader", model_name=mm),
+        "inject": node("SomeInjector", model=CHECKPOINT_MODEL, motion_model=["motion", 0]),
+    })
+    latent = comfy.latent(comfy.run(prompt), "save")
+"""
+
+CHECKPOINT_MODEL = ["checkpoint", 0]
+CHECKPOINT_CLIP = ["checkpoint", 1]
+CHECKPOINT_VAE = ["checkpoint", 2]
+
+
+class PromptFailed(AssertionError):
+    """ComfyUI rejected the prompt or it failed while running; the message is ComfyUI's own.
+
+    ``node_errors`` holds the server's per-node validation errors when it was rejected.
+    """
+
+    def __init__(self, message: str, node_errors: dict | None = None):
+        super().__init__(message)
+        self.node_errors = node_errors or {}
+
+
+class PromptInterrupted(PromptFailed):
+    """The prompt stopped because of ``POST /interrupt``."""
+
+
+def node(class_type: str, **inputs) -> dict:
+    return {"class_type": class_type, "inputs": inputs}
+
+
+def txt2vid_prompt(checkpoint: str, frames: int = 16, width: int = 16, height: int = 16, steps: int = 2,
+                   cfg: float = 7.0, seed: int = 0, model=None, positive: str = "a cat walking",
+                   negative: str = "blurry", sampler_name: str = "euler", scheduler: str = "normal",
+                   extra_nodes: dict | None = None) -> dict:
+    """Stock nodes only: checkpoint -> text encoders -> empty latent of ``frames`` -> KSampler -> SaveLatent.
+
+    ``model`` is the link KSampler samples (default: the checkpoint's MODEL), so
+    nodes in ``extra_nodes`` can sit between the loader and the sampler.
+    Read the result with ``comfy.latent(outputs, "save")``.
+    """
+    prompt = {
+        "checkpoint": node("CheckpointLoaderSimple", ckpt_name=checkpoint),
+        "positive": node("CLIPTextEncode", text=positive, clip=CHECKPOINT_CLIP),
+        "negative": node("CLIPTextEncode", text=negative, clip=CHECKPOINT_CLIP),
+        "latent": node("EmptyLatentImage", width=width, height=height, batch_size=frames),
+        "ksampler": node(
+            "KSampler", model=model or CHECKPOINT_MODEL, seed=seed, steps=steps, cfg=cfg,
+            sampler_name=sampler_name, scheduler=scheduler, positive=["positive", 0],
+            negative=["negative", 0], latent_image=["latent", 0], denoise=1.0,
+        ),
+        "save": node("SaveLatent", samples=["ksampler", 0], filename_prefix="latents/test"),
+    }
+    prompt.update(extra_nodes or {})
+    return prompt
+
+
+def describe_rejection(body: dict) -> str:
+    """The text of an HTTP 400 answer to ``POST /prompt``: the overall error, then each node's."""
+    error = body.get("error", {})
+    if isinstance(error, dict):
+        lines = [f"{error.get('message', '')}: {error.get('details', '')}"]
+    else:
+        lines = [str(error)]
+    for node_id, info in body.get("node_errors", {}).items():
+        for problem in info.get("errors", []):
+            lines.append(f"node {node_id!r} ({info.get('class_type')}): {problem.get('message')}: "
+                         f"{problem.get('details', '')}")
+    return "prompt rejected: " + "\n  ".join(lines)
+
+
+def describe_execution_error(prompt_id: str, status: dict) -> PromptFailed:
+    """The error a finished-but-unsuccessful history entry's ``status`` stands for."""
+    for event, data in status.get("messages", []):
+        if event == "execution_interrupted":
+            return PromptInterrupted(f"prompt {prompt_id} was interrupted in node {data.get('node_id')!r} "
+                                     f"({data.get('node_type')})")
+        if event == "execution_error":
+            traceback = "".join(data.get("traceback", []))[-4000:]  # the innermost frames tell the story
+            return PromptFailed(
+                f"prompt {prompt_id} failed in node {data.get('node_id')!r} ({data.get('node_type')}): "
+                f"{data.get('exception_type')}: {data.get('exception_message')}\n{traceback}"
+            )
+    return PromptFailed(f"prompt {prompt_id} ended with status {status}")

@@ -1,0 +1,23 @@
+"""Print each text message of ComfyUI's websocket ``/ws`` as one JSON line on stdout.
+
+Runs with ComfyUI's Python: aiohttp is one of ComfyUI's own requirements, so the test
+environment needs no websocket client. Usage: python ws_listener.py ws://127.0.0.1:PORT/ws?clientId=ID
+"""
+
+import asyncio
+import sys
+
+import aiohttp
+
+
+async def listen(url: str):
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, heartbeat=30) as socket:
+            async for message in socket:
+                # Binary messages are preview images: not needed by the tests.
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    print(message.data, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(listen(sys.argv[1]))
