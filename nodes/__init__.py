@@ -5,6 +5,7 @@ from .context_options import ContextOptionsNode
 from .host import register_model_folders
 from .inject_into_model import InjectIntoModel
 from .load_motion_module import LoadMotionModule
+from .video_combine import AnimateDiffVideoCombine
 
 register_model_folders()
 
@@ -13,10 +14,12 @@ NODE_CLASS_MAPPINGS = {
     "AnimateDiffApplyMotionLoRA": ApplyMotionLoRA,
     "AnimateDiffInjectIntoModel": InjectIntoModel,
     "AnimateDiffContextOptions": ContextOptionsNode,
+    "AnimateDiffVideoCombine": AnimateDiffVideoCombine,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffLoadMotionModule": "Load Motion Module",
     "AnimateDiffApplyMotionLoRA": "Apply MotionLoRA",
     "AnimateDiffInjectIntoModel": "Inject into Model",
     "AnimateDiffContextOptions": "Context Options",
+    "AnimateDiffVideoCombine": "Video Combine",
 }

@@ -61,6 +61,22 @@ def txt2vid_prompt(checkpoint: str, frames: int = 16, width: int = 16, height: i
     return prompt
 
 
+def animatediff(mm_name: str, lora_stack=(), **inject_inputs) -> dict:
+    """This pack's nodes turning the checkpoint's MODEL into ``["inject", 0]``: Load Motion Module,
+    an Apply MotionLoRA per ``(file, strength)`` in ``lora_stack``, Inject into Model (``inject_inputs``
+    override its widget values)."""
+    nodes = {"motion": node("AnimateDiffLoadMotionModule", model_name=mm_name)}
+    last = ["motion", 0]
+    for i, (lora, strength) in enumerate(lora_stack):
+        nodes[f"lora{i}"] = node("AnimateDiffApplyMotionLoRA", motion_model=last, lora_name=lora, strength=strength)
+        last = [f"lora{i}", 0]
+    inputs = dict(model=CHECKPOINT_MODEL, motion_model=last, beta_schedule="autoselect", motion_scale=1.0,
+                  effect=1.0, start_percent=0.0, end_percent=1.0, domain_adapter="none", adapter_alpha=1.0)
+    inputs.update(inject_inputs)
+    nodes["inject"] = node("AnimateDiffInjectIntoModel", **inputs)
+    return nodes
+
+
 def describe_rejection(body: dict) -> str:
     """The text of an HTTP 400 answer to ``POST /prompt``: the overall error, then each node's."""
     error = body.get("error", {})

@@ -5,24 +5,10 @@ import re
 import pytest
 import torch
 
-from .api import CHECKPOINT_MODEL, PromptFailed, node, txt2vid_prompt
+from .api import PromptFailed, animatediff, node, txt2vid_prompt
 
 NODES = ("AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
          "AnimateDiffContextOptions")
-
-
-def animatediff(mm_name: str, lora_stack=(), **inject_inputs) -> dict:
-    """Nodes that turn the checkpoint's MODEL into ["inject", 0]."""
-    nodes = {"motion": node("AnimateDiffLoadMotionModule", model_name=mm_name)}
-    last = ["motion", 0]
-    for i, (lora, strength) in enumerate(lora_stack):
-        nodes[f"lora{i}"] = node("AnimateDiffApplyMotionLoRA", motion_model=last, lora_name=lora, strength=strength)
-        last = [f"lora{i}", 0]
-    inputs = dict(model=CHECKPOINT_MODEL, motion_model=last, beta_schedule="autoselect", motion_scale=1.0,
-                  effect=1.0, start_percent=0.0, end_percent=1.0, domain_adapter="none", adapter_alpha=1.0)
-    inputs.update(inject_inputs)
-    nodes["inject"] = node("AnimateDiffInjectIntoModel", **inputs)
-    return nodes
 
 
 def sample(comfy, checkpoint, nodes=None, **prompt_args) -> torch.Tensor:

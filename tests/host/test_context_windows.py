@@ -5,8 +5,7 @@ import re
 import pytest
 import torch
 
-from .api import PromptFailed, node, txt2vid_prompt
-from .test_animatediff_nodes import animatediff
+from .api import PromptFailed, animatediff, node, txt2vid_prompt
 
 BLACK, WHITE = 0x000000, 0xFFFFFF
 

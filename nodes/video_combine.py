@@ -1,0 +1,102 @@
+"""Video Combine: IMAGE frames -> a video or animated image with the workflow inside, shown in the node."""
+
+import os
+from pathlib import Path
+
+import folder_paths
+from comfy.cli_args import args
+from comfy.utils import ProgressBar
+
+from ..animatediff_core.video import save_video
+from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, EncodeSettings, format_availability
+
+PIX_FMTS = ["auto"] + sorted({p for f in FORMATS.values() for p in f.pix_fmts})
+
+
+class AnimateDiffVideoCombine:
+    DESCRIPTION = (
+        "Writes the frames as a video or animated image through the ffmpeg that ships with imageio-ffmpeg "
+        "(no system ffmpeg needed), with the prompt and workflow embedded so dropping the file on ComfyUI "
+        "restores the workflow. Also saves the first frame as PNG and shows an animated preview."
+    )
+    CATEGORY = "AnimateDiff"
+    FUNCTION = "combine"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("video_path", "all_paths")
+    OUTPUT_TOOLTIPS = ("Absolute path of the video file (the folder, for a PNG sequence).",
+                       "Every file written, one absolute path per line (video, then first-frame PNG).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        missing = [f"{name}: {reason}" for name, reason in format_availability().items() if reason]
+        format_tip = "Container and codec. Every format is always listed; " + (
+            "not writable here: " + "; ".join(missing) if missing else "all of them can be written here.")
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The frames, in order. 4-channel images keep alpha where the format can."}),
+                "frame_rate": ("FLOAT", {"default": 8.0, "min": 0.1, "max": 240.0, "step": 0.1,
+                                         "tooltip": "Frames per second of the output."}),
+                "loop_count": ("INT", {"default": 0, "min": 0, "max": 100, "tooltip":
+                                       "Extra plays after the first; 0 = loop forever. GIF/WebP store it in the file; "
+                                       "video formats repeat the frames (0 plays once, the player decides on looping)."}),
+                "filename_prefix": ("STRING", {"default": "AnimateDiff", "tooltip":
+                                               "File name, optionally with subfolders ('videos/cat'); a counter is added. "
+                                               "Must stay inside the output folder."}),
+                "format": (list(FORMATS), {"default": "video/h264-mp4", "tooltip": format_tip}),
+                "pingpong": ("BOOLEAN", {"default": False, "tooltip":
+                                         "Play forwards then backwards (without repeating the end frames) for a seamless loop."}),
+                "save_output": ("BOOLEAN", {"default": True, "tooltip":
+                                            "On: save to the output folder. Off: write to the temp folder (preview only)."}),
+                "crf": ("INT", {"default": 19, "min": 0, "max": 63, "tooltip":
+                                "h264/h265 (0-51), VP9/AV1 (0-63): lower is better quality and bigger files."}),
+                "pix_fmt": (PIX_FMTS, {"default": "auto", "tooltip":
+                                       "Pixel format; 'auto' picks the most compatible one (with alpha when the frames have it). "
+                                       "10/16-bit formats receive 16-bit frames."}),
+                "webp_quality": ("INT", {"default": 90, "min": 0, "max": 100, "tooltip": "WebP only: lossy quality."}),
+                "webp_lossless": ("BOOLEAN", {"default": False, "tooltip": "WebP only: exact pixels, bigger file."}),
+                "prores_profile": (list(PRORES_PROFILES), {"default": "auto", "tooltip":
+                                                           "ProRes only: 'auto' is HQ, or 4444 when the frames have alpha."}),
+            },
+            "optional": {
+                "audio": ("AUDIO", {"tooltip": "Muxed into mp4, mov, mkv and webm (first item of a batch), "
+                                               "padded with silence or cut to the video's length."}),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    def combine(self, images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf, pix_fmt,
+                webp_quality, webp_lossless, prores_profile, audio=None, prompt=None, extra_pnginfo=None):
+        metadata = {}
+        if not args.disable_metadata:
+            if prompt is not None:
+                metadata["prompt"] = prompt
+            metadata.update(extra_pnginfo or {})
+        output_dir = folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
+        progress = ProgressBar(len(images))
+        saved = save_video(
+            images, format, output_dir, filename_prefix,
+            frame_rate=frame_rate,
+            preview_dir=folder_paths.get_temp_directory(),
+            settings=EncodeSettings(crf=crf, pix_fmt=pix_fmt, webp_quality=webp_quality,
+                                    webp_lossless=webp_lossless, prores_profile=prores_profile),
+            loop_count=loop_count,
+            pingpong=pingpong,
+            metadata=metadata,
+            audio=None if audio is None else (audio["waveform"][0], audio["sample_rate"]),
+            on_frame=lambda done, total: progress.update_absolute(done, total),
+        )
+        written = [p for p in (saved.video, saved.first_frame) if p is not None]
+        preview = _ui_file(saved.preview)
+        return {"ui": {"images": [preview], "animated": (True,)},
+                "result": (str(saved.video), "\n".join(map(str, written)))}
+
+
+def _ui_file(path: Path) -> dict:
+    """The {filename, subfolder, type} triple /view serves a file by."""
+    for kind in ("output", "temp"):
+        root = os.path.abspath(folder_paths.get_directory_by_type(kind))
+        if os.path.commonpath((root, str(path))) == root:
+            subfolder = os.path.relpath(path.parent, root)
+            return {"filename": path.name, "subfolder": "" if subfolder == "." else subfolder, "type": kind}
+    raise ValueError(f"{path} is in neither the output nor the temp folder")
