@@ -115,7 +115,9 @@ def _packed_frame(frame: Any, channels: int, deep: bool) -> np.ndarray:
     frame = torch.as_tensor(frame).float().cpu()
     if frame.shape[-1] == 1:
         frame = frame.expand(*frame.shape[:-1], 3)
-    frame = frame[..., :channels]
+    # .contiguous(): frames from VAE Decode are permuted views, and elementwise maths keeps
+    # their strides, so the bytes handed to ffmpeg would not be packed.
+    frame = frame[..., :channels].contiguous()
     if deep:
         return (frame * 65535).round_().clamp_(0, 65535).numpy().astype("<u2")
     return (frame * 255).round_().clamp_(0, 255).to(torch.uint8).numpy()
@@ -354,6 +356,28 @@ class DecodedVideo:
     fps: float  # of the returned frames (after every_nth)
 
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+FOLDER_FRAME_RATE = 8.0  # images carry no frame rate: a folder plays at AnimateDiff's usual rate
+
+
+def folder_images(folder: str | Path) -> list[Path]:
+    """The image files directly in `folder`, in natural name order (frame2 before frame10)."""
+    def natural(path: Path):
+        return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+    images = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    return sorted(images, key=natural)
+
+
+def _concat_list(images: list[Path], list_file: Path) -> None:
+    """An ffconcat script playing `images` in order (quotes escaped as the format wants)."""
+    lines = ["ffconcat version 1.0"]
+    for image in images:
+        quoted = str(image.resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", f"duration {1 / FOLDER_FRAME_RATE}"]
+    list_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def read_video_frames(
     path: str | Path,
     *,
@@ -363,35 +387,49 @@ def read_video_frames(
     size: tuple[int, int] | None = None,
     alpha: bool = False,
 ) -> DecodedVideo:
-    """Decode a video, animated image or image-pattern path ("dir/frame_%05d.png") to RGB(A) frames.
+    """Decode a video, animated image, image-pattern path ("dir/frame_%05d.png") or folder of
+    images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB(A) frames.
 
     max_frames: 0 = all; skip_first frames are dropped, then every `every_nth` frame is kept;
-    size (width, height) resizes. Alpha in VP9 WebM needs the libvpx decoder and is not read.
+    size (width, height) resizes, -1 for one side keeps the aspect ratio. Alpha in VP9 WebM
+    needs the libvpx decoder and is not read.
     """
     if every_nth < 1 or skip_first < 0 or max_frames < 0:
         raise MotionModelError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
     filters = [f"trim=start_frame={skip_first}", f"select='not(mod(n,{every_nth}))'"]
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-vf", ",".join(filters),
-           "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
-    if max_frames:
-        cmd += ["-frames:v", str(max_frames)]
     frames = []
-    with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(cmd + ["pipe:1"], stdout=subprocess.PIPE, stderr=stderr)
-        with proc.stdout:
-            while (frame := _read_pam(proc.stdout)) is not None:
-                frames.append(frame)
-        returncode = proc.wait()
-        stderr.seek(0)
-        log_text = stderr.read().decode("utf-8", "replace")
+    is_folder = Path(path).is_dir()
+    with tempfile.TemporaryDirectory(prefix="animatediff-read-") as scratch:
+        source = ["-i", str(path)]
+        if is_folder:
+            images = folder_images(path)
+            if not images:
+                raise MotionModelError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+            _concat_list(images, Path(scratch) / "frames.ffconcat")
+            source = ["-f", "concat", "-safe", "0", "-i", str(Path(scratch) / "frames.ffconcat")]
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *source, "-map", "0:v:0", "-vf", ",".join(filters),
+               "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
+        if max_frames:
+            cmd += ["-frames:v", str(max_frames)]
+        with tempfile.TemporaryFile() as stderr:
+            proc = subprocess.Popen(cmd + ["pipe:1"], stdout=subprocess.PIPE, stderr=stderr)
+            with proc.stdout:
+                while (frame := _read_pam(proc.stdout)) is not None:
+                    frames.append(frame)
+            returncode = proc.wait()
+            stderr.seek(0)
+            log_text = stderr.read().decode("utf-8", "replace")
     if returncode != 0:
         raise VideoEncodeError(f"Reading {path} failed: ffmpeg exited with code {returncode}: {log_text.strip()[-2000:]}")
-    rate = re.search(r"Video:.*?([\d.]+)(k?) (?:fps|tbr)", log_text)
-    fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
+    if is_folder:
+        fps = FOLDER_FRAME_RATE / every_nth
+    else:
+        rate = re.search(r"Video:.*?([\d.]+)(k?) (?:fps|tbr)", log_text)
+        fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
     width, height = size or (0, 0)
-    empty = np.zeros((0, height, width, 4 if alpha else 3), np.uint8)
+    empty = np.zeros((0, max(height, 0), max(width, 0), 4 if alpha else 3), np.uint8)
     return DecodedVideo(np.stack(frames) if frames else empty, fps)
 
 

@@ -4,6 +4,7 @@ from .apply_motion_lora import ApplyMotionLoRA
 from .context_options import ContextOptionsNode
 from .host import register_model_folders
 from .inject_into_model import InjectIntoModel
+from .load_frames import LoadFrames
 from .load_motion_module import LoadMotionModule
 from .video_combine import AnimateDiffVideoCombine
 
@@ -15,6 +16,7 @@ NODE_CLASS_MAPPINGS = {
     "AnimateDiffInjectIntoModel": InjectIntoModel,
     "AnimateDiffContextOptions": ContextOptionsNode,
     "AnimateDiffVideoCombine": AnimateDiffVideoCombine,
+    "AnimateDiffLoadFrames": LoadFrames,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffLoadMotionModule": "Load Motion Module",
@@ -22,4 +24,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffInjectIntoModel": "Inject into Model",
     "AnimateDiffContextOptions": "Context Options",
     "AnimateDiffVideoCombine": "Video Combine",
+    "AnimateDiffLoadFrames": "Load Frames",
 }

@@ -365,6 +365,16 @@ def test_one_frame_makes_a_one_frame_file(format_name, tmp_path):
     assert stored_metadata(format_name, saved) == METADATA
 
 
+def test_permuted_frames_from_vae_decode_are_written(tmp_path):
+    """VAE Decode returns a channels-last view of a channels-first tensor: not contiguous."""
+    frames = moving_frames(4)
+    permuted = frames.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    assert not permuted.is_contiguous()
+    saved = save(permuted, "video/ffv1-mkv", tmp_path)
+    decoded = read_video_frames(decodable(saved)).frames
+    assert np.array_equal(decoded, (frames * 255).round().to(torch.uint8).numpy())
+
+
 def test_pingpong_order_skips_the_end_frames():
     assert playback_order(4, pingpong=True, repeats=0) == [0, 1, 2, 3, 2, 1]
     assert playback_order(2, pingpong=True, repeats=0) == [0, 1]

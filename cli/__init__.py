@@ -1,0 +1,1 @@
+"""Command-line tools for the pack: workflow conversion and the headless renderer."""

@@ -1,0 +1,112 @@
+"""Load Frames: a video, animated image or folder of images -> IMAGE frames (e.g. ControlNet depth maps)."""
+
+import os
+
+import folder_paths
+import torch
+
+from ..animatediff_core import MotionModelError
+from ..animatediff_core.video import FOLDER_FRAME_RATE, VideoEncodeError, folder_images, read_video_frames
+from . import host
+
+FOLDER_SUFFIX = "/"  # how a subfolder of images shows in the list
+
+
+def input_choices() -> list[str]:
+    """Videos and (animated) images in ComfyUI's input folder, then its subfolders that hold images."""
+    root = folder_paths.get_input_directory()
+    entries = sorted(os.listdir(root))
+    files = [e for e in entries if os.path.isfile(os.path.join(root, e))]
+    folders = [e + FOLDER_SUFFIX for e in entries
+               if os.path.isdir(os.path.join(root, e)) and folder_images(os.path.join(root, e))]
+    return folder_paths.filter_files_content_types(files, ["video", "image"]) + folders
+
+
+def frame_source(video: str, path: str | None) -> tuple[str, str]:
+    """(the input it comes from, the file or folder to read): a non-empty `path` wins over `video`."""
+    if path and path.strip():
+        return "path", os.path.expanduser(path.strip())
+    return "video", folder_paths.get_annotated_filepath(video.removesuffix(FOLDER_SUFFIX))
+
+
+def missing_source(video: str, path: str | None) -> str | None:
+    input_name, location = frame_source(video, path)
+    if os.path.exists(location):
+        return None
+    hint = ("give an absolute path to a video or a folder of images" if input_name == "path"
+            else "upload it, or put it (or a folder of images) in ComfyUI's input folder")
+    return f"{input_name}: '{location}' does not exist: {hint}"
+
+
+class LoadFrames:
+    DESCRIPTION = (
+        "Loads frames from a video, an animated image or a folder of images (sorted by name, played at "
+        f"{FOLDER_FRAME_RATE:g} fps), e.g. depth maps for ControlNet: one frame per animation frame. "
+        "Decoded by the same bundled ffmpeg that Video Combine uses."
+    )
+    CATEGORY = "AnimateDiff"
+    RETURN_TYPES = ("IMAGE", "INT", "FLOAT")
+    RETURN_NAMES = ("images", "frame_count", "fps")
+    OUTPUT_TOOLTIPS = (
+        "The frames (RGB).",
+        "How many frames were loaded: use it as the latent batch size so frames and hints line up.",
+        "Frame rate of the loaded frames (the source's, divided by every_nth).",
+    )
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "video": (input_choices(), {"video_upload": True, "tooltip":
+                    "A video or animated image in ComfyUI's input folder, or a subfolder of images (ending in /)."}),
+                "frame_cap": ("INT", {"default": 0, "min": 0, "max": 100000, "tooltip":
+                    "Most frames to load (after skipping); 0 = all."}),
+                "skip_first": ("INT", {"default": 0, "min": 0, "max": 100000, "tooltip":
+                    "Frames to drop from the start."}),
+                "every_nth": ("INT", {"default": 1, "min": 1, "max": 1000, "tooltip":
+                    "Keep one frame in n (2 halves the frame rate)."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8, "tooltip":
+                    "Resize to this width; 0 keeps it (or follows the aspect ratio when height is set)."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8, "tooltip":
+                    "Resize to this height; 0 keeps it (or follows the aspect ratio when width is set)."}),
+            },
+            "optional": {
+                "path": ("STRING", {"default": "", "tooltip":
+                    "Overrides video: an absolute path to a video, animated image or folder of images."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, video, path=None):
+        # Taking `video` here also lets a `path` run without `video` naming a listed file.
+        return missing_source(video, path) or True
+
+    @classmethod
+    def IS_CHANGED(cls, video, path=None, **_other_inputs):
+        """Reload when the file (or a folder's images) changed on disk under the same name."""
+        _, location = frame_source(video, path)
+        if os.path.isdir(location):
+            return str([(p.name, p.stat().st_mtime) for p in folder_images(location)])
+        return os.path.getmtime(location) if os.path.exists(location) else ""
+
+    def load(self, video, frame_cap, skip_first, every_nth, width, height, path=None):
+        input_name, location = frame_source(video, path)
+        problem = missing_source(video, path)
+        if problem:
+            raise MotionModelError(problem)
+        size = (width or -1, height or -1) if width or height else None
+        try:
+            with host.blame(input_name):
+                decoded = read_video_frames(location, max_frames=frame_cap, skip_first=skip_first,
+                                            every_nth=every_nth, size=size)
+        except VideoEncodeError as error:
+            raise MotionModelError(f"{input_name}: cannot read '{location}': it is not a video or image that "
+                                   f"ffmpeg can decode (damaged or unsupported). {error}") from error
+        if len(decoded.frames) == 0:
+            reason = ("it holds no frames (empty or damaged)" if skip_first == 0
+                      else f"no frames are left after skip_first {skip_first}: lower it")
+            raise MotionModelError(f"{input_name}: '{location}': {reason}")
+        images = torch.from_numpy(decoded.frames).float() / 255
+        text = f"{len(images)} frames, {images.shape[2]}x{images.shape[1]}, {decoded.fps:g} fps"
+        return {"ui": {"text": [text]}, "result": (images, len(images), decoded.fps)}
