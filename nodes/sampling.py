@@ -200,9 +200,11 @@ def attach(model, sampling: MotionSampling, motion_patcher) -> None:
     model.set_injections(WRAPPER_KEY, [comfy.patcher_extension.PatcherInjection(sampling.inject, sampling.eject)])
     model.set_model_forward_timestep_embed_patch((MotionLayer, run_motion_layer))
     wrappers = comfy.patcher_extension.WrappersMP
-    model.add_wrapper_with_key(wrappers.OUTER_SAMPLE, WRAPPER_KEY, sampling.outer_sample)
-    model.add_wrapper_with_key(wrappers.PREPARE_SAMPLING, WRAPPER_KEY, sampling.prepare_sampling)
-    model.add_wrapper_with_key(wrappers.CALC_COND_BATCH, WRAPPER_KEY, sampling.calc_cond_batch)
+    for kind, wrapper in ((wrappers.OUTER_SAMPLE, sampling.outer_sample),
+                          (wrappers.PREPARE_SAMPLING, sampling.prepare_sampling),
+                          (wrappers.CALC_COND_BATCH, sampling.calc_cond_batch)):
+        model.remove_wrappers_with_key(kind, WRAPPER_KEY)  # injecting twice: the last one wins
+        model.add_wrapper_with_key(kind, WRAPPER_KEY, wrapper)
 
 
 def _with_frames(model_options: dict, window: list[int]) -> dict:

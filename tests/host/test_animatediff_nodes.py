@@ -176,3 +176,11 @@ def test_bad_input_is_a_node_error_naming_the_input_and_the_server_carries_on(
     with pytest.raises(PromptFailed, match=expected):
         sample(comfy_pack, files["ckpt"], nodes, frames=frames, steps=1)
     assert sample(comfy_pack, files["ckpt"], frames=2, steps=1).shape == (2, 4, 2, 2)
+
+
+def test_injecting_twice_keeps_only_the_last_injection(comfy_pack, files, animated):
+    nodes = animatediff(files["v2"], beta_schedule="use existing", effect=0.3)
+    nodes["again"] = node("AnimateDiffInjectIntoModel", **{**nodes["inject"]["inputs"], "model": ["inject", 0],
+                                                           "effect": 1.0})
+    prompt = txt2vid_prompt(files["ckpt"], model=["again", 0], extra_nodes=nodes, seed=5)
+    assert torch.equal(comfy_pack.latent(comfy_pack.run(prompt), "save"), animated)
