@@ -87,9 +87,10 @@ class AnimateDiffVideoCombine:
             on_frame=lambda done, total: progress.update_absolute(done, total),
         )
         written = [p for p in (saved.video, saved.first_frame) if p is not None]
-        preview = _ui_file(saved.preview)
-        return {"ui": {"images": [preview], "animated": (True,)},
-                "result": (str(saved.video), "\n".join(map(str, written)))}
+        # "images" is what the frontend previews (a browser-playable file); the written files are
+        # listed too, so API clients find a ProRes or PNG-sequence output, not only its preview.
+        ui = {"images": [_ui_file(saved.preview)], "animated": (True,), "animatediff_files": list(map(_ui_file, written))}
+        return {"ui": ui, "result": (str(saved.video), "\n".join(map(str, written)))}
 
 
 def _ui_file(path: Path) -> dict:

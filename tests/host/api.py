@@ -1,4 +1,4 @@
-"""What host tests write prompts with, and the errors a prompt can end in.
+"""What host tests write prompts with, and the errors a prompt can end in (the product's own).
 
 Prompts are ComfyUI's API format: ``{node_id: {"class_type": ..., "inputs": {...}}}``,
 a link is ``[node_id, output_slot]``. Node ids here are readable names, so a test can
@@ -11,24 +11,12 @@ splice nodes in::
     latent = comfy.latent(comfy.run(prompt), "save")
 """
 
+# Re-exported: the tests catch the errors the product's client raises.
+from cli.prompt_errors import PromptFailed, PromptInterrupted  # noqa: F401
+
 CHECKPOINT_MODEL = ["checkpoint", 0]
 CHECKPOINT_CLIP = ["checkpoint", 1]
 CHECKPOINT_VAE = ["checkpoint", 2]
-
-
-class PromptFailed(AssertionError):
-    """ComfyUI rejected the prompt or it failed while running; the message is ComfyUI's own.
-
-    ``node_errors`` holds the server's per-node validation errors when it was rejected.
-    """
-
-    def __init__(self, message: str, node_errors: dict | None = None):
-        super().__init__(message)
-        self.node_errors = node_errors or {}
-
-
-class PromptInterrupted(PromptFailed):
-    """The prompt stopped because of ``POST /interrupt``."""
 
 
 def node(class_type: str, **inputs) -> dict:
@@ -75,32 +63,3 @@ def animatediff(mm_name: str, lora_stack=(), **inject_inputs) -> dict:
     inputs.update(inject_inputs)
     nodes["inject"] = node("AnimateDiffInjectIntoModel", **inputs)
     return nodes
-
-
-def describe_rejection(body: dict) -> str:
-    """The text of an HTTP 400 answer to ``POST /prompt``: the overall error, then each node's."""
-    error = body.get("error", {})
-    if isinstance(error, dict):
-        lines = [f"{error.get('message', '')}: {error.get('details', '')}"]
-    else:
-        lines = [str(error)]
-    for node_id, info in body.get("node_errors", {}).items():
-        for problem in info.get("errors", []):
-            lines.append(f"node {node_id!r} ({info.get('class_type')}): {problem.get('message')}: "
-                         f"{problem.get('details', '')}")
-    return "prompt rejected: " + "\n  ".join(lines)
-
-
-def describe_execution_error(prompt_id: str, status: dict) -> PromptFailed:
-    """The error a finished-but-unsuccessful history entry's ``status`` stands for."""
-    for event, data in status.get("messages", []):
-        if event == "execution_interrupted":
-            return PromptInterrupted(f"prompt {prompt_id} was interrupted in node {data.get('node_id')!r} "
-                                     f"({data.get('node_type')})")
-        if event == "execution_error":
-            traceback = "".join(data.get("traceback", []))[-4000:]  # the innermost frames tell the story
-            return PromptFailed(
-                f"prompt {prompt_id} failed in node {data.get('node_id')!r} ({data.get('node_type')}): "
-                f"{data.get('exception_type')}: {data.get('exception_message')}\n{traceback}"
-            )
-    return PromptFailed(f"prompt {prompt_id} ended with status {status}")

@@ -91,7 +91,7 @@ def test_model_factories_link_full_size_files_into_model_folders(comfy, motion_m
     assert "mid_block.motion_modules.0.temporal_transformer.proj_out.bias" in module
 
     assert motion_module("mm_sd_v15_v2.ckpt", "v2") == name  # asking again reuses the file
-    with pytest.raises(ValueError, match="different test model"):
+    with pytest.raises(ValueError, match="different model"):
         motion_module("mm_sd_v15_v2.ckpt", "v2", seed=1)
 
     lora = safetensors.torch.load_file(comfy.models_dir / "animatediff_motion_lora" / motion_lora("v2_lora_PanLeft.safetensors"))

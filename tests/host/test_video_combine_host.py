@@ -86,6 +86,9 @@ def test_gif_gets_an_animated_webp_preview(host, tmp_path):
     served = tmp_path / "preview.webp"
     served.write_bytes(body)
     assert len(read_video_frames(served).frames) == 2 * FRAMES - 2  # pingpong, end frames not repeated
+    gif, first_frame = ui["animatediff_files"]  # the written files themselves, for API clients
+    assert gif["type"] == "output" and gif["filename"].endswith(".gif")
+    assert first_frame["filename"].endswith(".png") and host.output_file(gif).is_file()
 
 
 def test_bad_prefix_fails_with_the_reason(host):

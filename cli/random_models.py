@@ -1,25 +1,29 @@
-"""Build random-weight model files that a real ComfyUI detects as genuine SD1.5 models.
+"""Build random-weight model files: an SD1.5 checkpoint and ControlNet that a real ComfyUI
+detects as genuine, and a v2 motion module.
 
-Runs with ComfyUI's own Python, because the models are built from ComfyUI's classes
+Runs with ComfyUI's own Python, because the SD1.5 files are built from ComfyUI's classes
 (so their key layout is exactly what its loaders expect):
 
-    python build_host_models.py sd15 OUT.safetensors --comfyui /path/to/ComfyUI
-    python build_host_models.py controlnet OUT.safetensors --comfyui /path/to/ComfyUI
+    python random_models.py sd15|controlnet|motion_v2 OUT.safetensors --comfyui /path/to/ComfyUI
 
-Deterministic for a given seed; writes to a temporary name and renames, so an
-interrupted build never leaves a truncated file under OUT. After writing, the file
-is loaded back with ComfyUI's own loaders and must be detected as SD1.5.
+Deterministic for a given seed. Writes OUT itself, not through a temporary name: callers
+(model_files.built_model) choose a temporary OUT and rename it. After writing, the file is
+loaded back with ComfyUI's own loaders (the pack's, for the motion module) and must be
+detected as what it is meant to be.
 """
 
 import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 
-# comfy.* is imported inside the functions: it becomes importable only once main()
-# has put the ComfyUI checkout on sys.path.
+PACK_DIR = Path(__file__).resolve().parents[1]
+
+# comfy.* and animatediff_core are imported inside the functions: they become importable
+# only once main() has put the ComfyUI checkout and the pack's folder on sys.path.
 
 # The SD1.5 UNet hyper-parameters, as ComfyUI's model detection reads them from a
 # real SD1.5 checkpoint.
@@ -138,7 +142,68 @@ def check_controlnet(path: str):
         raise SystemExit(f"{path}: ComfyUI's ControlNet loader rejected it")
 
 
-BUILDERS = {"sd15": (build_sd15, check_sd15), "controlnet": (build_controlnet, check_controlnet)}
+# Channels of the SD1.5 UNet's four levels, top to bottom: down blocks use them in this
+# order, up blocks in reverse, the mid block the last.
+SD15_LEVEL_CHANNELS = (320, 640, 1280, 1280)
+V2_PE_LENGTH = 32
+
+
+def _module_channels(name: str, level_channels) -> int:
+    """``down_blocks.<level>...`` counts levels from the top, ``up_blocks.<level>...`` from the bottom."""
+    if name.startswith("mid_block."):
+        return level_channels[-1]
+    level = int(name.split(".")[1])
+    return level_channels[level] if name.startswith("down_blocks.") else level_channels[-1 - level]
+
+
+def motion_v2_state_dict(generator, level_channels=SD15_LEVEL_CHANNELS) -> dict:
+    """A v2 motion module (mid block, 32 positions) in the original key layout, from the core's
+    own layout tables: random weights, identity norms, zero biases, sinusoidal encodings."""
+    from animatediff_core.formats import block_names, module_tensor_shapes
+    from animatediff_core.temporal import sinusoidal_pe
+
+    state_dict = {}
+    for name in block_names("sd15", has_mid_block=True):
+        channels = _module_channels(name, level_channels)
+        for relative, shape in module_tensor_shapes(channels, V2_PE_LENGTH).items():
+            if relative.endswith("pos_encoder.pe"):
+                tensor = sinusoidal_pe(V2_PE_LENGTH, channels)
+            elif "norm" in relative:
+                tensor = torch.ones(shape) if relative.endswith("weight") else torch.zeros(shape)
+            elif relative.endswith("bias"):
+                tensor = torch.zeros(shape)
+            else:
+                tensor = torch.empty(shape).normal_(0.0, WEIGHT_STD, generator=generator)
+            state_dict[f"{name}.temporal_transformer.{relative}"] = tensor
+    return to_fp16(state_dict)
+
+
+def save_motion_v2(state_dict: dict, path: str):
+    import safetensors.torch
+
+    safetensors.torch.save_file(state_dict, path)
+
+
+def check_motion_v2(path: str):
+    from animatediff_core import load_motion_model
+
+    family = load_motion_model(path).family
+    if family != "v2":
+        raise SystemExit(f"{path}: detected as a {family} motion module, not v2")
+
+
+def save_with_comfy(state_dict: dict, path: str):
+    import comfy.utils
+
+    comfy.utils.save_torch_file(state_dict, path)
+
+
+# kind: (build(generator) -> state dict, save(state dict, path), check(path), needs ComfyUI)
+BUILDERS = {
+    "sd15": (build_sd15, save_with_comfy, check_sd15, True),
+    "controlnet": (build_controlnet, save_with_comfy, check_controlnet, True),
+    "motion_v2": (motion_v2_state_dict, save_motion_v2, check_motion_v2, False),
+}
 
 
 def main():
@@ -148,25 +213,18 @@ def main():
     parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"), help="ComfyUI checkout (default: $COMFYUI_PATH)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if not args.comfyui:
-        parser.error("--comfyui or COMFYUI_PATH is required")
+    build, save, check, needs_comfyui = BUILDERS[args.kind]
+    if needs_comfyui:
+        if not args.comfyui:
+            parser.error("--comfyui or COMFYUI_PATH is required")
+        import_comfy(os.path.abspath(args.comfyui))
+    sys.path.append(str(PACK_DIR))  # last: ComfyUI's own nodes.py must win over the pack's nodes/
 
-    import_comfy(os.path.abspath(args.comfyui))
-    import comfy.utils
-
-    build, check = BUILDERS[args.kind]
     started = time.monotonic()
     state_dict = build(torch.Generator().manual_seed(args.seed))
-    # Keeps the extension: ComfyUI's loader picks the format from it.
-    partial = os.path.join(os.path.dirname(os.path.abspath(args.out)), f".partial-{os.getpid()}-{os.path.basename(args.out)}")
-    try:
-        comfy.utils.save_torch_file(state_dict, partial)
-        del state_dict
-        check(partial)
-        os.replace(partial, args.out)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    save(state_dict, args.out)
+    del state_dict
+    check(args.out)
     size_gb = os.path.getsize(args.out) / 1e9
     print(f"built {args.kind}: {args.out} ({size_gb:.2f} GB, {time.monotonic() - started:.0f} s)")
 

@@ -1,0 +1,273 @@
+"""The command line without ComfyUI: arguments, what is checked before a server starts, the
+--demo rewriting and motion module, output paths, error texts, the progress bar."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from animatediff_core import load_motion_model
+from cli import main as cli_main
+from cli import render as cli_render
+from cli.comfy_server import ComfyProcess
+from cli.demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, point_at_demo_models
+from cli.early_checks import check_before_server
+from cli.outputs import copy_destination, local_path, output_files, server_folders
+from cli.progress import ProgressBar
+from cli.prompt_errors import PromptInterrupted, describe_execution_error, describe_rejection
+from cli.random_models import motion_v2_state_dict
+from cli.render import RenderFailed, read_workflow
+from tests.factories import TINY, motion_state_dict
+
+REPO = Path(__file__).resolve().parents[1]
+UI_WORKFLOW = REPO / "workflows" / "txt2vid.json"
+API_WORKFLOW = REPO / "workflows" / "txt2vid.api.json"
+
+
+@pytest.fixture
+def comfyui_dir(tmp_path) -> Path:
+    """Enough of a ComfyUI checkout for the argument checks."""
+    (tmp_path / "ComfyUI").mkdir()
+    (tmp_path / "ComfyUI" / "main.py").write_text("")
+    return tmp_path / "ComfyUI"
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+def test_render_arguments_become_a_request(comfyui_dir, tmp_path):
+    request = cli_main.parse_request([
+        "render", str(UI_WORKFLOW), "--comfyui", str(comfyui_dir), "--python", "/opt/py", "--set", "KSampler.steps=2",
+        "--set", "Positive prompt.text=a cat", "--out", str(tmp_path / "out"), "--demo", "--timeout", "90", "--cpu",
+        "--base-directory", str(tmp_path / "base"),
+    ])
+
+    assert request.workflow == UI_WORKFLOW
+    assert request.comfyui == comfyui_dir.resolve()
+    assert request.python == "/opt/py"
+    assert request.assignments == ["KSampler.steps=2", "Positive prompt.text=a cat"]
+    assert (request.out, request.demo, request.timeout, request.cpu) == (tmp_path / "out", True, 90.0, True)
+    assert request.base_directory == (tmp_path / "base").resolve()
+    assert request.connect is None
+
+
+def test_connect_needs_no_comfyui_and_defaults_are_plain():
+    request = cli_main.parse_request(["render", "w.json", "--connect", "http://127.0.0.1:8188"])
+
+    assert request.connect == "http://127.0.0.1:8188"
+    assert (request.comfyui, request.assignments, request.out, request.demo, request.cpu) == (None, [], None, False, False)
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["render", "w.json"], "--comfyui PATH"),
+    (["render", "w.json", "--connect", "http://192.168.1.5:8188"], "on this machine"),
+    (["render", "w.json", "--connect", "http://127.0.0.1:8188", "--demo"], "drop --connect"),
+    (["render", "w.json", "--comfyui", "{comfyui}", "--timeout", "0"], "--timeout"),
+    (["render", "w.json", "--comfyui", "/nonexistent/ComfyUI"], "no main.py"),
+])
+def test_command_line_mistakes_exit_2_with_a_reason(argv, complaint, comfyui_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main.parse_request([a.format(comfyui=comfyui_dir) for a in argv])
+
+    assert exit_info.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+# -- checks before any server starts -----------------------------------------------------
+
+def test_unknown_set_node_fails_before_a_server_starts(comfyui_dir, monkeypatch, capsys):
+    def no_server(*args, **kwargs):
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(ComfyProcess, "start", no_server)
+    monkeypatch.setattr(cli_render, "prepare_demo_models", no_server)
+
+    code = cli_main.main(["render", str(UI_WORKFLOW), "--comfyui", str(comfyui_dir), "--demo",
+                          "--set", "NoSuchSampler.steps=2"])
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no node 'NoSuchSampler'" in err
+    assert "Traceback" not in err
+
+
+def test_ui_workflow_set_targets_are_checked_by_id_title_and_type():
+    workflow = json.loads(UI_WORKFLOW.read_text())
+
+    # Input names of a UI node are only known from the server's schemas: not judged yet.
+    check_before_server(workflow, ["7.steps=1", "Positive prompt.text=a cat", "EmptyLatentImage.any_name=3"], demo=True)
+    with pytest.raises(ValueError, match="'CLIPTextEncode' matches nodes"):
+        check_before_server(workflow, ["CLIPTextEncode.text=x"], demo=False)
+    with pytest.raises(ValueError, match="expected node.input=value"):
+        check_before_server(workflow, ["KSampler.steps"], demo=False)
+
+
+def test_api_prompt_set_inputs_are_checked_before_a_server_starts():
+    workflow = json.loads(API_WORKFLOW.read_text())
+
+    with pytest.raises(ValueError, match="has no input 'stepz'"):
+        check_before_server(workflow, ["KSampler.stepz=1"], demo=False)
+
+
+def test_demo_needs_a_loader_to_point_at_its_models():
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8}}}
+
+    with pytest.raises(ValueError, match="--demo found no CheckpointLoaderSimple or AnimateDiffLoadMotionModule"):
+        check_before_server(prompt, [], demo=True)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("{not json", "is not JSON"),
+    ('{"nodes": "x"}', "neither a ComfyUI workflow"),
+    ("[1, 2]", "neither a ComfyUI workflow"),
+    ("{}", "neither a ComfyUI workflow"),
+])
+def test_unusable_workflow_files_are_named(tmp_path, text, problem):
+    path = tmp_path / "w.json"
+    path.write_text(text)
+
+    with pytest.raises(RenderFailed, match=problem):
+        read_workflow(path)
+
+
+# -- --demo --------------------------------------------------------------------------------
+
+def test_demo_points_the_loaders_of_an_api_prompt_at_its_files():
+    prompt = json.loads(API_WORKFLOW.read_text())
+
+    demo = point_at_demo_models(prompt)
+
+    assert demo["1"]["inputs"] == {"ckpt_name": CHECKPOINT_NAME}
+    assert demo["4"]["inputs"] == {"model_name": MOTION_MODULE_NAME}
+    assert prompt["1"]["inputs"]["ckpt_name"] == "v1-5-pruned-emaonly.safetensors"  # a copy was changed
+    assert {k: v for k, v in demo.items() if k not in ("1", "4")} == {k: v for k, v in prompt.items() if k not in ("1", "4")}
+
+
+def test_demo_motion_module_loads_as_v2_in_the_official_layout(tmp_path):
+    level_channels = (TINY[0], TINY[1], TINY[2], TINY[2])  # SD1.5's 320/640/1280/1280, scaled down
+    state_dict = motion_v2_state_dict(torch.Generator().manual_seed(0), level_channels)
+    path = tmp_path / "demo_mm.safetensors"
+    save_file(state_dict, str(path))
+
+    model = load_motion_model(path)
+
+    assert (model.family, model.base_model, model.pe_length, model.has_mid_block) == ("v2", "sd15", 32, True)
+    assert all(t.dtype == torch.float16 and torch.isfinite(t).all() for t in state_dict.values())
+    # The layout the tests' factory writes from the spec's tables, independently of the core.
+    official = motion_state_dict("v2", channels=TINY)
+    assert {k: t.shape for k, t in state_dict.items()} == {k: t.shape for k, t in official.items()}
+
+
+# -- outputs ---------------------------------------------------------------------------------
+
+HISTORY_OUTPUTS = {
+    "9": {"images": [{"filename": "txt2vid_00001.mp4", "subfolder": "AnimateDiff", "type": "output"}],
+          "animated": [True]},
+    "12": {"latents": [{"filename": "test_00001_.latent", "subfolder": "latents", "type": "output"}]},
+    "13": {"images": [{"filename": "ComfyUI_temp_abc_00001_.png", "subfolder": "", "type": "temp"},
+                      {"filename": "txt2vid_00001.mp4", "subfolder": "AnimateDiff", "type": "output"}]},
+    "14": {"text": ["not a file"]},
+}
+
+
+def test_output_files_are_collected_from_a_history_entry_in_node_order():
+    files = output_files(HISTORY_OUTPUTS)
+
+    assert [f["filename"] for f in files] == ["txt2vid_00001.mp4", "test_00001_.latent", "ComfyUI_temp_abc_00001_.png"]
+
+
+def test_output_files_are_located_in_the_folders_the_server_was_started_with(tmp_path):
+    mp4, _, preview = output_files(HISTORY_OUTPUTS)
+    comfyui = tmp_path / "ComfyUI"
+
+    default = server_folders([str(comfyui / "main.py"), "--cpu", "--port", "8188"], None)
+    assert local_path(mp4, default) == comfyui / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
+    assert local_path(preview, default) == comfyui / "temp" / "ComfyUI_temp_abc_00001_.png"
+
+    moved = server_folders(["main.py", f"--base-directory={tmp_path / 'base'}", "--temp-directory", str(tmp_path / "t")],
+                           None)
+    assert local_path(mp4, moved) == tmp_path / "base" / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
+    assert local_path(preview, moved) == tmp_path / "t" / "temp" / "ComfyUI_temp_abc_00001_.png"
+
+    assert server_folders(["main.py", "--output-directory", "/o"], comfyui)["output"] == Path("/o")
+    assert server_folders(["main.py"], comfyui)["output"] == comfyui / "output"
+    assert server_folders(["main.py"], None) is None  # relative main.py, unknown checkout
+    assert copy_destination(mp4, tmp_path / "out") == tmp_path / "out" / "AnimateDiff" / "txt2vid_00001.mp4"
+
+
+# -- the server's error texts ----------------------------------------------------------------
+
+def test_rejection_text_names_each_node_and_input():
+    body = {
+        "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+                  "details": "", "extra_info": {}},
+        "node_errors": {"4": {"class_type": "AnimateDiffLoadMotionModule", "dependent_outputs": ["9"], "errors": [
+            {"type": "value_not_in_list", "message": "Value not in list",
+             "details": "model_name: 'missing.ckpt' not in ['a.ckpt']", "extra_info": {}}]}},
+    }
+
+    text = describe_rejection(body)
+
+    assert text.startswith("prompt rejected: Prompt outputs failed validation")
+    assert "node '4' (AnimateDiffLoadMotionModule): Value not in list: model_name: 'missing.ckpt' not in" in text
+
+
+def test_execution_error_text_is_the_node_and_exception_with_the_traceback_kept_aside():
+    status = {"status_str": "error", "messages": [
+        ["execution_start", {"prompt_id": "p"}],
+        ["execution_error", {"prompt_id": "p", "node_id": "4", "node_type": "AnimateDiffLoadMotionModule",
+                             "exception_type": "MotionModelError", "exception_message": "broken.ckpt: not a motion module",
+                             "traceback": ["  File \"x.py\", line 1\n", "    raise\n"]}],
+    ]}
+
+    failure = describe_execution_error("p", status)
+
+    assert str(failure) == ("prompt p failed in node '4' (AnimateDiffLoadMotionModule): "
+                            "MotionModelError: broken.ckpt: not a motion module")
+    assert "x.py" in failure.server_traceback and "x.py" not in str(failure)
+    interrupted = describe_execution_error("p", {"messages": [
+        ["execution_interrupted", {"node_id": "7", "node_type": "KSampler"}]]})
+    assert isinstance(interrupted, PromptInterrupted) and "'7' (KSampler)" in str(interrupted)
+
+
+# -- progress --------------------------------------------------------------------------------
+
+def test_progress_bar_redraws_one_line_from_events():
+    stream = io.StringIO()
+    bar = ProgressBar(stream, {"7": "KSampler", "9": "Video Combine"})
+
+    for event in [
+        {"type": "executing", "data": {"node": "7", "prompt_id": "p"}},
+        {"type": "progress", "data": {"value": 1, "max": 4, "node": "7", "prompt_id": "p"}},
+        {"type": "progress", "data": {"value": 4, "max": 4, "node": "7", "prompt_id": "p"}},
+        {"type": "executing", "data": {"node": "9", "prompt_id": "p"}},
+        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},
+    ]:
+        bar.on_event(event)
+
+    text = stream.getvalue()
+    assert "\rKSampler [######..................] 1/4" in text
+    assert "\rKSampler [########################] 4/4" in text
+    assert text.endswith("\rVideo Combine ...".ljust(len("\rKSampler [########################] 4/4")) + "\n")
+    assert text.count("\n") == 1
+
+
+# -- the started server's model paths ----------------------------------------------------------
+
+def test_the_pack_is_added_to_the_server_unless_it_is_installed(tmp_path):
+    comfyui = tmp_path / "ComfyUI"
+    (comfyui / "custom_nodes").mkdir(parents=True)
+    server = ComfyProcess(comfyui, "python", REPO, tmp_path / "work", model_folders={"checkpoints": tmp_path / "ck"})
+    server.work_dir.mkdir()
+
+    config = server._write_paths_config().read_text()
+    assert f'custom_nodes: "{tmp_path / "work" / "pack"}"' in config
+    assert (tmp_path / "work" / "pack" / "animatediff_pack").resolve() == REPO
+    assert f'checkpoints: "{tmp_path / "ck"}"' in config
+
+    (comfyui / "custom_nodes" / "ComfyUI-AnimateDiff").symlink_to(REPO)
+    config = server._write_paths_config().read_text()
+    assert "custom_nodes" not in config
+    assert server.pack_name == "ComfyUI-AnimateDiff"  # whose import errors the log is searched for
