@@ -55,6 +55,10 @@ class ComfyProcess:
         self._process = None
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.work_dir / LOG_NAME
 
