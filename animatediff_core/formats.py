@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from .errors import MotionModelError
 
-FAMILIES = ("v1", "v2", "v3", "animatelcm", "sdxl_beta", "hotshotxl")
 DOWN_LEVELS = {"sd15": 4, "sdxl": 3}
 ANIMATELCM_PE_LENGTH = 64
 # The original SD1.5 code normalises each frame alone; diffusers and the SDXL beta across frames.
