@@ -19,6 +19,7 @@ from .comfy_server import ComfyProcess
 from .demo_models import NOISE_NOTICE, STARTING_NOTICE, demo_cache, point_at_demo_models, prepare_demo_models
 from .early_checks import check_before_server
 from .event_stream import ListenerFailed
+from .model_files import atomic_path
 from .outputs import copy_destination, local_path, output_files, server_folders
 from .progress import ProgressBar
 from .workflow import apply_overrides, check_links, is_ui_format, ui_to_api
@@ -152,7 +153,8 @@ def _deliver(client: ComfyClient, files: list[dict], request: RenderRequest) -> 
         for file_info in files:
             destination = copy_destination(file_info, request.out)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(client.view(file_info))
+            with atomic_path(destination) as partial:  # an interrupted copy leaves no half file
+                partial.write_bytes(client.view(file_info))
             copies.append(destination)
         return copies
     argv = client.system_stats()["system"].get("argv", [])

@@ -37,8 +37,9 @@ def test_demo_render_writes_the_video_and_says_it_is_noise(comfyui_install, tmp_
     result = render(comfyui_install, tmp_path / "base", "--demo", "--out", str(out), *TINY)
 
     assert result.returncode == 0, result.stderr
-    (printed,) = result.stdout.splitlines()  # Video Combine's video, the workflow's one output
+    printed, first_frame = result.stdout.splitlines()  # Video Combine's video and its first frame
     video = Path(printed)
+    assert Path(first_frame).suffix == ".png" and Path(first_frame).is_file()
     assert video.is_absolute() and video.parent.parent == out.resolve() and video.suffix == ".mp4"
     decoded = read_video_frames(video)
     assert decoded.frames.shape == (FRAMES, SIZE, SIZE, 3)
