@@ -198,14 +198,23 @@ def used_node_types() -> list[str]:
     return sorted({node["class_type"] for build in WORKFLOWS.values() for node in build().values()})
 
 
+# Help texts: prose of the host's (and the machine-dependent format list in ours); the
+# conversions need only names, types, defaults and order.
+PROSE_KEYS = ("description", "output_tooltips", "search_aliases")
+
+
 def portable_schema(class_type: str, entry: dict) -> dict:
-    """An /object_info entry without what depends on the machine: file lists, the pack's folder name."""
+    """An /object_info entry without what depends on the machine (file lists, the pack's folder
+    name) and without help texts."""
     entry = json.loads(json.dumps(entry))
-    entry.pop("python_module", None)
+    for key in ("python_module", *PROSE_KEYS):
+        entry.pop(key, None)
     for section in entry.get("input", {}).values():
         for name, spec in section.items():
             if (class_type, name) in FILE_CHOICES:
                 spec[0] = []
+            if len(spec) > 1 and isinstance(spec[1], dict):
+                spec[1].pop("tooltip", None)
     return entry
 
 
