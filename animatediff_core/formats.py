@@ -132,8 +132,9 @@ def to_hotshot_layout(state_dict: dict) -> dict:
     return renamed
 
 
-def detect_layout(state_dict: dict, source: str) -> Layout:
-    """Family, base model, PE length and mid block, from keys alone (spec section 3)."""
+def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
+    """Family, base model, PE length and mid block from keys alone (spec section 3), and the
+    tensors renamed into the original layout."""
     naming = detect_naming(state_dict)
     if naming is None:
         raise MotionModelError(f"{source}: not a motion module. {describe_foreign_file(state_dict)}")
@@ -155,7 +156,7 @@ def detect_layout(state_dict: dict, source: str) -> Layout:
     stores_pe = bool(pe_lengths)
     pe_length = pe_lengths.pop() if stores_pe else ANIMATELCM_PE_LENGTH
     family = _family(naming, base_model, has_mid, pe_length, stores_pe)
-    return Layout(family, base_model, pe_length, has_mid, naming, stores_pe)
+    return Layout(family, base_model, pe_length, has_mid, naming, stores_pe), original
 
 
 def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_pe: bool) -> str:
@@ -185,9 +186,8 @@ def describe_foreign_file(state_dict: dict) -> str:
     return f"Expected keys like down_blocks.0.motion_modules.0.temporal_transformer.norm.weight; found {sample}."
 
 
-def check_tensors(state_dict: dict, layout: Layout, source: str) -> dict[str, int]:
-    """Every module has every tensor at a consistent shape; returns each module's channels."""
-    original = to_original_layout(state_dict, layout.naming)
+def check_tensors(original: dict, layout: Layout, source: str) -> dict[str, int]:
+    """Every module has every tensor (original layout) at a consistent shape; returns each module's channels."""
     channels = {}
     problems = []
     for name in block_names(layout.base_model, layout.has_mid_block):

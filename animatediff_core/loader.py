@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from .formats import MODULE_PREFIX, check_tensors, detect_layout, to_original_layout
+from .formats import MODULE_PREFIX, check_tensors, detect_layout
 from .model import MotionModel, build_motion_model
 from .tensor_files import read_tensors
 
@@ -18,7 +18,7 @@ def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) 
     Raises MotionModelError naming the file for anything it cannot use.
     """
     tensors, name = read_tensors(source)
-    layout = detect_layout(tensors, name)
-    channels = check_tensors(tensors, layout, name)
-    original = {k: v for k, v in to_original_layout(tensors, layout.naming).items() if MODULE_PREFIX.match(k)}
+    layout, original = detect_layout(tensors, name)
+    channels = check_tensors(original, layout, name)
+    original = {k: v for k, v in original.items() if MODULE_PREFIX.match(k)}
     return build_motion_model(layout, original, channels, name, groupnorm, ops, dtype)
