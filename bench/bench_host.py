@@ -24,9 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.factories import FULL, motion_state_dict  # noqa: E402
 from tests.host.api import animatediff, node, txt2vid_prompt  # noqa: E402
-from tests.host.model_files import cache_dir, host_built_model, link_model, write_once  # noqa: E402
+from tests.host.model_files import host_built_model, link_model  # noqa: E402
 from tests.host.server import ComfyServer  # noqa: E402
 
 
@@ -77,9 +76,8 @@ def main():
             server.start()
             checkpoint = link_model(host_built_model("sd15", args.comfyui, args.python), server.models_dir,
                                     "checkpoints", "sd15_random.safetensors")
-            module = cache_dir() / "motion-v2-seed0-std0.02-float16.ckpt"
-            write_once(module, lambda: {k: v.half() for k, v in motion_state_dict("v2", channels=FULL, std=0.02).items()})
-            link_model(module, server.models_dir, "animatediff_models", "mm_sd_v15_v2.ckpt")
+            module = host_built_model("motion_v2", args.comfyui, args.python)
+            link_model(module, server.models_dir, "animatediff_models", "mm_sd_v15_v2.safetensors")
             report(server, checkpoint, args)
         finally:
             server.stop()
@@ -89,7 +87,7 @@ def report(server: ComfyServer, checkpoint: str, args) -> None:
     def prompt(frames, size, with_motion, context):
         nodes = None
         if with_motion:
-            nodes = animatediff("mm_sd_v15_v2.ckpt", **({"context_options": ["context", 0]} if context else {}))
+            nodes = animatediff("mm_sd_v15_v2.safetensors", **({"context_options": ["context", 0]} if context else {}))
             if context:
                 nodes["context"] = node("AnimateDiffContextOptions", context_length=16, context_overlap=4,
                                         context_stride=1, schedule="static", closed_loop=False, fuse_method="pyramid")
