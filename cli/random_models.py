@@ -13,6 +13,7 @@ detected as what it is meant to be.
 """
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -100,7 +101,19 @@ def build_sd15(generator) -> dict:
     vae = AutoencoderKL(ddconfig=SD_VAE_CONFIG, embed_dim=4)
     randomize(vae, generator)
 
-    return to_fp16(model.state_dict_for_saving(clip.get_sd(), vae.state_dict()))
+    return to_fp16(checkpoint_state_dict(model, clip.get_sd(), vae.state_dict()))
+
+
+def checkpoint_state_dict(model, clip_state_dict: dict, vae_state_dict: dict) -> dict:
+    """The host's own checkpoint layout of UNet, CLIP and VAE weights.
+
+    Up to 0.8 ``BaseModel.state_dict_for_saving(clip, vae)`` reads the UNet itself; later
+    releases take the UNet's own state dict first.
+    """
+    if "unet_state_dict" in inspect.signature(model.state_dict_for_saving).parameters:
+        return model.state_dict_for_saving(model.diffusion_model.state_dict(), clip_state_dict=clip_state_dict,
+                                           vae_state_dict=vae_state_dict)
+    return model.state_dict_for_saving(clip_state_dict=clip_state_dict, vae_state_dict=vae_state_dict)
 
 
 def check_sd15(path: str):

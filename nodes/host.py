@@ -1,8 +1,9 @@
 """The one room that talks to ComfyUI's internals.
 
-Model folders, the MOTION_MODEL value and its ModelPatcher, LoRA weight patches,
-the UNet description the core plans from, and the sampling-object patch. A host
-update should touch this file (and sampling.py), nothing else.
+Model and output folders, the MOTION_MODEL value and its ModelPatcher, LoRA weight
+patches, the UNet description the core plans from, the sampling-object patch, progress
+and node text. A host update should touch this file, sampling.py (the wrappers) and
+host_features.py (what the pack relies on), nothing else.
 """
 
 import contextlib
@@ -18,21 +19,20 @@ import comfy.supported_models
 import comfy.utils
 import folder_paths
 import torch
+from comfy.cli_args import args as host_args
 from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
-from comfy.weight_adapter.base import WeightAdapterBase
-from comfy_extras.nodes_model_advanced import LCM, ModelSamplingDiscreteDistilled
 
 from ..animatediff_core import (
     MotionModel,
     MotionModelError,
     UnetBlock,
-    compose_lora,
     domain_adapter_factors,
     load_domain_adapter,
     load_motion_model,
 )
 from ..animatediff_core.schedules import Schedule, sigmas
+from .host_features import lookup, require
 
 log = logging.getLogger("AnimateDiff")
 
@@ -101,32 +101,31 @@ def load_motion_model_file(path: str) -> MotionModelHandle:
     return MotionModelHandle(model, patcher)
 
 
-class LowRankPatch(WeightAdapterBase):
-    """A weight patch W + strength * up @ down computed by the core (fp32)."""
+def low_rank_patch(up: torch.Tensor, down: torch.Tensor):
+    """The host's own LoRA weight adapter for W + strength * up @ down (no alpha: scale 1).
 
-    name = "animatediff_low_rank"
-
-    def __init__(self, up: torch.Tensor, down: torch.Tensor):
-        self.loaded_keys = set()
-        self.weights = [up, down]
-
-    def calculate_weight(self, weight, key, strength, strength_model, offset, function, intermediate_dtype=torch.float32,
-                         original_weight=None):
-        up, down = self.weights
-        return compose_lora(weight, [(up, down, strength)])
+    Built as the host builds it, ``LoRAAdapter(loaded_keys, weights)`` with weights
+    ``(up, down, alpha, mid, dora_scale, reshape)``, so host code that rebuilds adapters
+    (``type(v)(v.loaded_keys, weights)`` on the dynamic-VRAM path) can rebuild it too.
+    """
+    return lookup("comfy.weight_adapter.lora:LoRAAdapter")(set(), (up, down, None, None, None, None))
 
 
 def motion_patcher_for(handle: MotionModelHandle) -> comfy.model_patcher.ModelPatcher:
     """A clone of the base patcher carrying the LoRA stack; the loaded weights stay untouched."""
     patcher = handle.patcher.clone()
-    for key, factors in handle.model.lora_patches().items():
+    lora_patches = handle.model.lora_patches()
+    if lora_patches:
+        require("LoRA weight adapter", "Apply MotionLoRA")
+    for key, factors in lora_patches.items():
         for up, down, strength in factors:
-            patcher.add_patches({key: LowRankPatch(up, down)}, strength)
+            patcher.add_patches({key: low_rank_patch(up, down)}, strength)
     return patcher
 
 
 def add_domain_adapter(model, input_name: str, file_name: str, alpha: float) -> None:
     """Patch the SD1.5 UNet's spatial attention with the v3 domain adapter (paper Eq. 4)."""
+    require("LoRA weight adapter", f"Inject into Model's {input_name}")
     with blame(input_name):
         adapter = load_domain_adapter(full_path(ADAPTERS, input_name, file_name))
     names = comfy.utils.unet_to_diffusers(model.model.model_config.unet_config)
@@ -140,7 +139,7 @@ def add_domain_adapter(model, input_name: str, file_name: str, alpha: float) -> 
                 f"{input_name}: '{file_name}' does not fit this model ({key}): use the v3 domain adapter "
                 "with an SD1.5 checkpoint"
             )
-        model.add_patches({f"diffusion_model.{target}": LowRankPatch(up, down)}, strength)
+        model.add_patches({f"diffusion_model.{target}": low_rank_patch(up, down)}, strength)
 
 
 class MotionLayer(torch.nn.Module):
@@ -165,12 +164,15 @@ def run_motion_layer(layer, x, emb, context, transformer_options, *args):
 def show_text(text: str, node_id=None) -> None:
     """Text shown on a node in the frontend: the node being executed unless one is named."""
     from comfy_execution.utils import get_executing_context
-    from server import PromptServer
 
     if node_id is None:
         context = get_executing_context()
         node_id = context.node_id if context else None
-    if node_id is not None and PromptServer.instance is not None:
+    if node_id is None:
+        return  # not inside a prompt: nowhere to show it
+    from server import PromptServer  # the running server's module; imported only inside one
+
+    if PromptServer.instance is not None:
         PromptServer.instance.send_progress_text(text, node_id)
 
 
@@ -218,7 +220,9 @@ def sampling_with_schedule(model, schedule: Schedule):
     prediction = comfy.model_sampling.V_PREDICTION if isinstance(current, comfy.model_sampling.V_PREDICTION) else comfy.model_sampling.EPS
     base = comfy.model_sampling.ModelSamplingDiscrete
     if schedule.lcm:
-        base, prediction = ModelSamplingDiscreteDistilled, LCM
+        require("LCM sampling", "The lcm beta_schedule")
+        base = lookup("comfy_extras.nodes_model_advanced:ModelSamplingDiscreteDistilled")
+        prediction = lookup("comfy_extras.nodes_model_advanced:LCM")
 
     class AnimateDiffSampling(base, prediction):
         pass
@@ -226,3 +230,49 @@ def sampling_with_schedule(model, schedule: Schedule):
     sampling = AnimateDiffSampling(model.model.model_config)
     sampling.set_sigmas(sigmas(schedule))
     return sampling
+
+
+# -- files and progress for Video Combine and Load Frames ------------------------------------
+
+def metadata_enabled() -> bool:
+    """False when ComfyUI runs with --disable-metadata."""
+    return not host_args.disable_metadata
+
+
+def output_folder(save_output: bool) -> str:
+    return folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
+
+
+def temp_folder() -> str:
+    return folder_paths.get_temp_directory()
+
+
+def input_folder() -> str:
+    return folder_paths.get_input_directory()
+
+
+def media_files(names: list[str]) -> list[str]:
+    """The videos and images among ``names``, by the host's content-type table."""
+    return folder_paths.filter_files_content_types(names, ["video", "image"])
+
+
+def input_path(name: str) -> str:
+    """An input-folder file name as the frontend gives it (``name [output]`` annotations included)."""
+    return folder_paths.get_annotated_filepath(name)
+
+
+def progress_bar(total: int):
+    """``update(done, total)`` for the node's progress bar in the frontend."""
+    bar = comfy.utils.ProgressBar(total)
+    return bar.update_absolute
+
+
+def ui_file(path) -> dict:
+    """The {filename, subfolder, type} triple /view serves a file by."""
+    path = str(path)
+    for kind in ("output", "temp"):
+        root = os.path.abspath(folder_paths.get_directory_by_type(kind))
+        if os.path.commonpath((root, path)) == root:
+            subfolder = os.path.relpath(os.path.dirname(path), root)
+            return {"filename": os.path.basename(path), "subfolder": "" if subfolder == "." else subfolder, "type": kind}
+    raise ValueError(f"{path} is in neither the output nor the temp folder")

@@ -2,7 +2,6 @@
 
 import os
 
-import folder_paths
 import torch
 
 from ..animatediff_core import MotionModelError
@@ -14,19 +13,19 @@ FOLDER_SUFFIX = "/"  # how a subfolder of images shows in the list
 
 def input_choices() -> list[str]:
     """Videos and (animated) images in ComfyUI's input folder, then its subfolders that hold images."""
-    root = folder_paths.get_input_directory()
+    root = host.input_folder()
     entries = sorted(os.listdir(root))
     files = [e for e in entries if os.path.isfile(os.path.join(root, e))]
     folders = [e + FOLDER_SUFFIX for e in entries
                if os.path.isdir(os.path.join(root, e)) and folder_images(os.path.join(root, e))]
-    return folder_paths.filter_files_content_types(files, ["video", "image"]) + folders
+    return host.media_files(files) + folders
 
 
 def frame_source(video: str, path: str | None) -> tuple[str, str]:
     """(the input it comes from, the file or folder to read): a non-empty `path` wins over `video`."""
     if path and path.strip():
         return "path", os.path.expanduser(path.strip())
-    return "video", folder_paths.get_annotated_filepath(video.removesuffix(FOLDER_SUFFIX))
+    return "video", host.input_path(video.removesuffix(FOLDER_SUFFIX))
 
 
 def missing_source(video: str, path: str | None) -> str | None:

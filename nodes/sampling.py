@@ -20,6 +20,7 @@ from ..animatediff_core.context import (
     window_weights,
 )
 from .host import MotionLayer, run_motion_layer, show_text, unet_sequence
+from .host_features import require
 
 log = logging.getLogger("AnimateDiff")
 
@@ -84,6 +85,7 @@ class MotionSampling:
 
     def outer_sample(self, executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
         guider = executor.class_obj
+        _refuse_host_context_windows(guider.model_patcher.model_options)
         frames = noise.shape[0]
         self._check_frames(frames)
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
@@ -101,20 +103,26 @@ class MotionSampling:
         self._self_check(len(sigmas) - 1)
         return output
 
-    def prepare_sampling(self, executor, model, noise_shape, conds, model_options=None):
+    # Wrappers pass on every argument they don't use: host releases add keyword arguments
+    # (force_full_load= in 0.8, force_offload= later, latent_shapes= to OUTER_SAMPLE).
+
+    def prepare_sampling(self, executor, model, noise_shape, *args, **kwargs):
         # The host reserves activation memory for the batch it is shown: a window, not the video.
         context = self.settings.context
         if context is not None and noise_shape[0] > context.context_length:
             noise_shape = [context.context_length, *noise_shape[1:]]
-        return executor(model, noise_shape, conds, model_options=model_options)
+        return executor(model, noise_shape, *args, **kwargs)
 
-    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):
+    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options, *args, **kwargs):
         frames = x_in.shape[0]
         controls = _controls_in(conds)
         _check_hints(controls, frames)
         context = self.settings.context
         if context is None or frames <= context.context_length:
-            return executor(model, conds, x_in, timestep, _with_frames(model_options, list(range(frames))))
+            return executor(model, conds, x_in, timestep, _with_frames(model_options, list(range(frames))), *args,
+                            **kwargs)
+        if controls:
+            require("ControlNet hints", "ControlNet under Context Options")
         windows = context_windows(frames, context, _step_index(timestep, model_options))
         weights = window_weights(windows, frames, context)
         count = len(conds)
@@ -124,7 +132,7 @@ class MotionSampling:
             with _hints_for(controls, window, frames):
                 outputs = executor(
                     model, _slice_conds(conds, window, frames), window_x, timestep[window],
-                    _with_frames(model_options, window),
+                    _with_frames(model_options, window), *args, **kwargs,
                 )
             return torch.cat(outputs)
 
@@ -196,6 +204,8 @@ class MotionSampling:
 
 def attach(model, sampling: MotionSampling, motion_patcher) -> None:
     """Attach to a MODEL clone: weights load with the UNet, layers go in at load and out after sampling."""
+    require("model injections", "Inject into Model")
+    require("sampling wrappers", "Inject into Model")
     model.set_additional_models(WRAPPER_KEY, [motion_patcher])
     model.set_injections(WRAPPER_KEY, [comfy.patcher_extension.PatcherInjection(sampling.inject, sampling.eject)])
     model.set_model_forward_timestep_embed_patch((MotionLayer, run_motion_layer))
@@ -205,6 +215,18 @@ def attach(model, sampling: MotionSampling, motion_patcher) -> None:
                           (wrappers.CALC_COND_BATCH, sampling.calc_cond_batch)):
         model.remove_wrappers_with_key(kind, WRAPPER_KEY)  # injecting twice: the last one wins
         model.add_wrapper_with_key(kind, WRAPPER_KEY, wrapper)
+
+
+def _refuse_host_context_windows(model_options: dict) -> None:
+    # The host's own windows (its "Context Windows" nodes) split the video outside this pack's
+    # wrappers: no release slices ControlNet hints per window, 0.3.64 not even per-frame conds,
+    # and newer ones add an anchor frame to each window. Mixed with ours, windows would nest.
+    if model_options.get("context_handler") is not None:
+        raise MotionModelError(
+            "ComfyUI's own context-window node (Context Windows) is applied to this model, which AnimateDiff "
+            "cannot sample correctly (ControlNet hints and per-frame inputs would not follow the windows). "
+            "Remove it and connect AnimateDiff Context Options to Inject into Model's context_options instead"
+        )
 
 
 def _with_frames(model_options: dict, window: list[int]) -> dict:
@@ -264,12 +286,28 @@ class _hints_for:
     def __enter__(self):
         for control, hints in self.saved:
             control.cond_hint_original = hints[self.window]
-            control.cond_hint = None  # the host caches the resized hint; make it resize this window's
+            _forget_resized_hints(control)
 
     def __exit__(self, *exc):
         for control, hints in self.saved:
             control.cond_hint_original = hints
-            control.cond_hint = None
+            _forget_resized_hints(control)
+
+
+def _forget_resized_hints(control) -> None:
+    """Drop the host's resized copies of the hints, so that the next UNet call resizes this window's.
+
+    Up to 0.8 the host caches one resized hint in ``cond_hint`` (T2I adapters also their
+    features in ``control_input``); newer releases keep them per latent size in the dicts
+    ``cond_hints`` / ``control_inputs`` and no longer read ``cond_hint``. Clear whichever exist.
+    """
+    for name in ("cond_hint", "control_input"):
+        if hasattr(control, name):
+            setattr(control, name, None)
+    for name in ("cond_hints", "control_inputs"):
+        cache = getattr(control, name, None)
+        if isinstance(cache, dict):
+            cache.clear()
 
 
 def _per_frame_hints(control, frames: int) -> bool:

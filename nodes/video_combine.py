@@ -1,14 +1,8 @@
 """Video Combine: IMAGE frames -> a video or animated image with the workflow inside, shown in the node."""
 
-import os
-from pathlib import Path
-
-import folder_paths
-from comfy.cli_args import args
-from comfy.utils import ProgressBar
-
 from ..animatediff_core.video import save_video
 from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, EncodeSettings, format_availability
+from . import host
 
 PIX_FMTS = ["auto"] + sorted({p for f in FORMATS.values() for p in f.pix_fmts})
 
@@ -68,36 +62,26 @@ class AnimateDiffVideoCombine:
     def combine(self, images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf, pix_fmt,
                 webp_quality, webp_lossless, prores_profile, audio=None, prompt=None, extra_pnginfo=None):
         metadata = {}
-        if not args.disable_metadata:
+        if host.metadata_enabled():
             if prompt is not None:
                 metadata["prompt"] = prompt
             metadata.update(extra_pnginfo or {})
-        output_dir = folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
-        progress = ProgressBar(len(images))
         saved = save_video(
-            images, format, output_dir, filename_prefix,
+            images, format, host.output_folder(save_output), filename_prefix,
             frame_rate=frame_rate,
-            preview_dir=folder_paths.get_temp_directory(),
+            preview_dir=host.temp_folder(),
             settings=EncodeSettings(crf=crf, pix_fmt=pix_fmt, webp_quality=webp_quality,
                                     webp_lossless=webp_lossless, prores_profile=prores_profile),
             loop_count=loop_count,
             pingpong=pingpong,
             metadata=metadata,
             audio=None if audio is None else (audio["waveform"][0], audio["sample_rate"]),
-            on_frame=lambda done, total: progress.update_absolute(done, total),
+            on_frame=host.progress_bar(len(images)),
         )
         written = [p for p in (saved.video, saved.first_frame) if p is not None]
         # "images" is what the frontend previews (a browser-playable file); the written files are
         # listed too, so API clients find a ProRes or PNG-sequence output, not only its preview.
-        ui = {"images": [_ui_file(saved.preview)], "animated": (True,), "animatediff_files": list(map(_ui_file, written))}
+        ui = {"images": [host.ui_file(saved.preview)], "animated": (True,),
+              "animatediff_files": list(map(host.ui_file, written))}
         return {"ui": ui, "result": (str(saved.video), "\n".join(map(str, written)))}
 
-
-def _ui_file(path: Path) -> dict:
-    """The {filename, subfolder, type} triple /view serves a file by."""
-    for kind in ("output", "temp"):
-        root = os.path.abspath(folder_paths.get_directory_by_type(kind))
-        if os.path.commonpath((root, str(path))) == root:
-            subfolder = os.path.relpath(path.parent, root)
-            return {"filename": path.name, "subfolder": "" if subfolder == "." else subfolder, "type": kind}
-    raise ValueError(f"{path} is in neither the output nor the temp folder")

@@ -198,23 +198,38 @@ def used_node_types() -> list[str]:
     return sorted({node["class_type"] for build in WORKFLOWS.values() for node in build().values()})
 
 
-# Help texts: prose of the host's (and the machine-dependent format list in ours); the
-# conversions need only names, types, defaults and order.
-PROSE_KEYS = ("description", "output_tooltips", "search_aliases")
+# What the UI <-> API conversions read of a node's schema: names, order, types, defaults and
+# the options that add or hide widgets. Everything else (help texts, ranges, choice lists,
+# flags) differs between host releases and machines without changing a workflow file.
+SCHEMA_KEYS = ("input", "input_order", "output", "output_is_list", "output_name", "name", "display_name",
+               "category", "output_node")
+WIDGET_OPTION_KEYS = ("default", "control_after_generate", "forceInput", "defaultInput", "multiline",
+                      "image_upload", "video_upload")
+
+
+def portable_spec(spec) -> list:
+    """``[type, options]`` in one spelling for every release: a combo is "COMBO" with its first
+    choice as the default (0.8 writes some combos as ``["COMBO", {"options": [...]}]``)."""
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    choices = kind if isinstance(kind, list) else options.get("options")
+    portable = {k: options[k] for k in WIDGET_OPTION_KEYS if k in options}
+    if choices is not None:
+        kind = "COMBO"
+        if "default" not in portable and choices:
+            portable["default"] = choices[0]
+    return [kind, portable]
 
 
 def portable_schema(class_type: str, entry: dict) -> dict:
-    """An /object_info entry without what depends on the machine (file lists, the pack's folder
-    name) and without help texts."""
-    entry = json.loads(json.dumps(entry))
-    for key in ("python_module", *PROSE_KEYS):
-        entry.pop(key, None)
-    for section in entry.get("input", {}).values():
-        for name, spec in section.items():
+    """An /object_info entry as the workflow conversions read it, the same on every host release
+    and machine (file lists, the pack's folder name and help texts left out)."""
+    entry = {key: json.loads(json.dumps(entry[key])) for key in SCHEMA_KEYS if key in entry}
+    for section_name, section in entry.get("input", {}).items():
+        entry["input"][section_name] = {name: portable_spec(spec) for name, spec in section.items()}
+        for name, spec in entry["input"][section_name].items():
             if (class_type, name) in FILE_CHOICES:
-                spec[0] = []
-            if len(spec) > 1 and isinstance(spec[1], dict):
-                spec[1].pop("tooltip", None)
+                spec[1].pop("default", None)  # the first file in the user's folder
     return entry
 
 

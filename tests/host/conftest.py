@@ -1,10 +1,14 @@
-"""Fixtures for tests that run the pack inside a real ComfyUI server.
+"""Fixtures for tests that run the pack inside real ComfyUI servers, one release at a time.
 
-Host tests run only when ``COMFYUI_PATH`` names a ComfyUI checkout; ``COMFYUI_PYTHON``
-names a Python with ComfyUI's requirements (default: this one). Without COMFYUI_PATH
-every test here is skipped with one summary line.
+Host tests run only when ``COMFYUI_PATH`` names ComfyUI source trees, several separated by
+``os.pathsep`` (``:``); ``COMFYUI_PYTHON`` names the Python of each, in the same order (a
+Python with that release's requirements; default: this one). Each tree is copied before
+use (the release trees may be read-only), and every host test runs once per release, with
+the release in its id (``test_x[0.8.0]``). Without COMFYUI_PATH every test here is skipped
+with one summary line.
 
-Fixtures (session-scoped, but for comfy_pack):
+Fixtures (session-scoped, one session per release, but for comfy_pack):
+  comfyui_install  the release under test: its copied tree, Python and version
   comfy            one ComfyUI server (``server.ComfyServer``) with the pack symlinked in
   comfy_pack       the same server, failing the test with ComfyUI's log if the pack did not import
   sd15_checkpoint  name of a full-size random-weight SD1.5 checkpoint in models/checkpoints
@@ -18,6 +22,9 @@ every test sees the same ``PromptFailed`` class.
 
 import atexit
 import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +38,11 @@ from .model_files import cache_dir, host_built_model, link_model, write_once
 from .server import ComfyServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the repository root is the pack
-SKIP_REASON = "host tests skipped: set COMFYUI_PATH to a ComfyUI checkout (and COMFYUI_PYTHON to its Python) to run them"
+SKIP_REASON = ("host tests skipped: set COMFYUI_PATH to ComfyUI trees (and COMFYUI_PYTHON to their Pythons), "
+               "separated by ':', to run them")
+# What the pack and the harness import inside the host's Python (aiohttp: the websocket listener).
+HOST_IMPORTS = {"torch": "torch", "einops": "einops", "safetensors": "safetensors", "numpy": "numpy",
+                "imageio_ffmpeg": "imageio-ffmpeg", "aiohttp": "aiohttp"}
 
 # Large enough that a motion module visibly changes a random SD1.5 model's output,
 # small enough that every value stays finite.
@@ -40,26 +51,71 @@ DEFAULT_LORA_STD = 0.05
 DEFAULT_DTYPE = torch.float16  # as most published files are; halves the cache
 
 
-class ComfyUIInstall(NamedTuple):
-    path: Path
+class HostRelease(NamedTuple):
+    tree: Path
     python: str
+    version: str
+
+
+class ComfyUIInstall(NamedTuple):
+    path: Path  # a writable copy of the release's tree
+    python: str
+    version: str
+
+
+def configured_releases() -> list[HostRelease]:
+    trees = [t for t in os.environ.get("COMFYUI_PATH", "").split(os.pathsep) if t]
+    pythons = [p for p in os.environ.get("COMFYUI_PYTHON", "").split(os.pathsep) if p]
+    if pythons and len(pythons) != len(trees):
+        raise pytest.UsageError(f"COMFYUI_PYTHON names {len(pythons)} Pythons for {len(trees)} COMFYUI_PATH trees")
+    releases = []
+    for i, configured in enumerate(trees):
+        tree = Path(configured).expanduser().resolve()
+        if not (tree / "main.py").is_file():
+            raise pytest.UsageError(f"COMFYUI_PATH: {configured} is not a ComfyUI tree (no main.py)")
+        releases.append(HostRelease(tree, pythons[i] if pythons else sys.executable, release_version(tree)))
+    return releases
+
+
+def release_version(tree: Path) -> str:
+    version_file = tree / "comfyui_version.py"
+    found = re.search(r'__version__\s*=\s*"([^"]+)"', version_file.read_text()) if version_file.exists() else None
+    return found[1] if found else tree.name
+
+
+RELEASES = configured_releases()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     # Skipping here (not with a marker, not in a fixture) gives every skipped test the
     # same location, this line, so `-ra` folds them all into ONE summary line.
-    if not os.environ.get("COMFYUI_PATH"):
+    if not RELEASES:
         pytest.skip(SKIP_REASON)
 
 
-@pytest.fixture(scope="session")
-def comfyui_install() -> ComfyUIInstall:
-    configured = os.environ["COMFYUI_PATH"]
-    path = Path(configured).expanduser().resolve()
-    if not (path / "main.py").is_file():
-        pytest.fail(f"COMFYUI_PATH={configured} is not a ComfyUI checkout (no main.py)", pytrace=False)
-    return ComfyUIInstall(path, os.environ.get("COMFYUI_PYTHON") or sys.executable)
+def check_host_python(release: HostRelease) -> None:
+    """Stop the whole run with one line if the release's Python lacks what the pack imports."""
+    probe = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    try:
+        result = subprocess.run([release.python, "-c", probe, *HOST_IMPORTS], capture_output=True, text=True,
+                                timeout=120)
+    except OSError as error:
+        pytest.exit(f"host tests: ComfyUI {release.version}: cannot run {release.python} ({error})", returncode=3)
+    missing = result.stdout.split() if result.returncode == 0 else list(HOST_IMPORTS)
+    if missing:
+        packages = " ".join(HOST_IMPORTS[m] for m in missing)
+        pytest.exit(f"host tests: ComfyUI {release.version}'s Python ({release.python}) lacks {packages}: run "
+                    f"{release.python} -m pip install -r {REPO_ROOT / 'requirements.txt'} aiohttp", returncode=3)
+
+
+@pytest.fixture(scope="session", params=RELEASES or [None], ids=lambda r: r.version if r else "no-host")
+def comfyui_install(request, tmp_path_factory) -> ComfyUIInstall:
+    release: HostRelease = request.param
+    check_host_python(release)
+    copy = tmp_path_factory.mktemp("comfyui-tree") / f"comfyui-{release.version}"
+    shutil.copytree(release.tree, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return ComfyUIInstall(copy, release.python, release.version)
 
 
 @pytest.fixture(scope="session")

@@ -114,3 +114,26 @@ def test_bad_context_values_are_node_errors(comfy_pack, files, length, overlap, 
     prompt = txt2vid_prompt(files["ckpt"], model=["inject", 0], frames=48, steps=1, extra_nodes=nodes)
     with pytest.raises(PromptFailed, match=expected):
         comfy_pack.run(prompt)
+
+
+def widget_default(spec: list):
+    """A widget's default from /object_info: ``[type or choices, {"default", "options", ...}]``."""
+    kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    if "default" in options:
+        return options["default"]
+    return kind[0] if isinstance(kind, list) else options["options"][0]
+
+
+def test_the_hosts_own_context_windows_node_gets_a_clear_error(comfy_pack, files):
+    # ComfyUI's "Context Windows (Manual)" node (both releases have it) on the injected model.
+    spec = comfy_pack.object_info()["ContextWindowsManual"]["input"]["required"]
+    inputs = {name: widget_default(options) for name, options in spec.items() if name != "model"}
+    nodes = animatediff(files["v2"])
+    nodes["host_windows"] = node("ContextWindowsManual", model=["inject", 0], **inputs)
+    prompt = txt2vid_prompt(files["ckpt"], model=["host_windows", 0], frames=20, extra_nodes=nodes)
+
+    with pytest.raises(PromptFailed) as failure:
+        comfy_pack.run(prompt)
+    message = str(failure.value)
+    assert "ComfyUI's own context-window node (Context Windows)" in message
+    assert "connect AnimateDiff Context Options to Inject into Model's context_options instead" in message

@@ -1,5 +1,7 @@
 """Self-tests of the host harness: they use stock ComfyUI nodes only, never the pack's."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,18 @@ def test_pack_import_failure_is_read_from_the_log(tmp_path):
     assert excerpt.endswith("(IMPORT FAILED): /b/custom_nodes/animatediff_pack")
     (tmp_path / "comfyui.log").write_text("   0.0 seconds: /b/custom_nodes/animatediff_pack\n")
     assert server.pack_import_error() is None
+
+
+def test_a_host_python_without_the_packs_requirements_stops_the_run_with_one_line(tmp_path):
+    from .conftest import HostRelease, check_host_python
+
+    bare = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    release = HostRelease(Path("unused"), str(bare / "bin" / "python"), "9.9.9")
+
+    with pytest.raises(pytest.exit.Exception) as stopped:
+        check_host_python(release)
+    message = str(stopped.value)
+    assert "\n" not in message
+    assert message.startswith("host tests: ComfyUI 9.9.9's Python") and "lacks torch einops safetensors" in message
+    assert "-m pip install -r" in message and "requirements.txt" in message
