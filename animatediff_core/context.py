@@ -33,9 +33,10 @@ class ContextOptions:
     schedule: str = "static"
     closed_loop: bool = False
     fuse_method: str = "pyramid"
+    freenoise: bool = False
 
-    def validate(self, pe_length: int | None = None) -> None:
-        """Raise MotionModelError naming the first bad input and what to do about it."""
+    def __post_init__(self):
+        """Checked once, when made: raise MotionModelError naming the first bad input and what to do."""
         length, overlap = self.context_length, self.context_overlap
         if length < 2:
             raise MotionModelError(
@@ -59,9 +60,12 @@ class ContextOptions:
             raise MotionModelError(
                 f"fuse_method must be one of {', '.join(FUSE_METHODS)}; got {self.fuse_method!r}"
             )
-        if pe_length is not None and length > pe_length:
+
+    def check_fits(self, pe_length: int) -> None:
+        """Raise MotionModelError if the windows are longer than a motion module takes."""
+        if self.context_length > pe_length:
             raise MotionModelError(
-                f"context_length {length} is more than this motion module takes ({pe_length}): lower "
+                f"context_length {self.context_length} is more than this motion module takes ({pe_length}): lower "
                 f"context_length to {pe_length} or less"
             )
 
@@ -70,12 +74,30 @@ class ContextOptions:
         return self.closed_loop or self.schedule == "looped"
 
 
+def freenoise_order(num_frames: int, options: ContextOptions, generator: torch.Generator) -> list[int]:
+    """FreeNoise (Qiu et al. 2023) noise rescheduling: the frame whose initial noise each frame takes.
+
+    The first window keeps its own noise; after it, each chunk of ``stride`` frames (the
+    windows' stride, context_length - context_overlap) takes the noise of the frames one
+    window earlier, shuffled within the chunk, so every window starts from a local shuffle of
+    the first window's noise and the windows agree on content. Chunk by chunk and with the
+    same random draws as diffusers' ``shuffle_context`` noise type.
+    """
+    length, stride = options.context_length, options.context_length - options.context_overlap
+    order = list(range(num_frames))
+    for start in range(length, num_frames, stride):
+        source = range(start - length, min(num_frames, start - length + stride))
+        shuffled = [source[i] for i in torch.randperm(len(source), generator=generator).tolist()]
+        for frame, taken in zip(range(start, num_frames), shuffled):
+            order[frame] = order[taken]
+    return order
+
+
 def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> list[list[int]]:
     """The windows (lists of frame indices) evaluated at sampling step ``step``.
 
     Base windows come first, then the dilated windows that ``context_stride`` adds.
     """
-    options.validate()
     if num_frames < 1:
         raise MotionModelError(f"num_frames must be at least 1, got {num_frames}")
     length = options.context_length
@@ -152,7 +174,6 @@ def _ring_starts(size: int, length: int, max_gap: int, phase: float | None) -> l
 
 def window_weights(windows: list[list[int]], num_frames: int, options: ContextOptions) -> list[torch.Tensor]:
     """One positive float32 weight per frame of each window, for fusing overlapping predictions."""
-    options.validate()
     if options.fuse_method == "flat":
         return [torch.ones(len(window)) for window in windows]
     if options.fuse_method == "pyramid":

@@ -171,18 +171,47 @@ def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_
     return "v1" if pe_length == 24 else "v3"
 
 
+_KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
+_LORA_FACTOR = re.compile(r"(?:_lora\.(?:down|up)|\.lora_[AB]|\.lora\.(?:down|up)|\.lora_(?:down|up))(?:\.default)?\.weight$")
+_PROCESSOR_FACTOR = re.compile(r"\.processor\.to_(?:q|k|v|out)_lora\.(?:down|up)\.weight$")
+
+
+def file_kind(keys) -> str:
+    """What a tensor file is, from its key names alone (motion modules are told apart by
+    ``detect_layout``): "checkpoint", "motion_lora", "domain_adapter" (a LoRA on the image
+    model's spatial attention in the v3 adapter's processor naming), "image_lora" (any other
+    LoRA for the image model or its text encoder, kohya or diffusers/PEFT naming), or "other"."""
+    keys = list(keys)
+    if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
+        return "checkpoint"
+    if any(k.startswith(_KOHYA_PREFIXES) for k in keys):
+        return "image_lora"
+    factors = [k for k in keys if _LORA_FACTOR.search(k)]
+    if not factors:
+        return "other"
+    if any(".motion_modules." in k or ".temporal_attentions." in k for k in factors):
+        return "motion_lora"
+    if all(_PROCESSOR_FACTOR.search(k) and ".attentions." in k for k in factors):
+        return "domain_adapter"
+    return "image_lora"
+
+
+WHERE_IT_BELONGS = {
+    "checkpoint": "It looks like a Stable Diffusion checkpoint: put it in models/checkpoints and load it with "
+                  "Load Checkpoint.",
+    "motion_lora": "It is a MotionLoRA: load it with Apply MotionLoRA (folder models/animatediff_motion_lora).",
+    "domain_adapter": "It is a v3 domain adapter: give it to Inject into Model's domain_adapter input.",
+    "image_lora": "It is an image LoRA for the checkpoint, not an AnimateDiff file: load it with ComfyUI's own "
+                  "LoRA loader (Load LoRA) on the MODEL, before Inject into Model.",
+}
+
+
 def describe_foreign_file(state_dict: dict) -> str:
     """A hint naming what a non-motion-module file probably is, and where it belongs."""
-    keys = list(state_dict)
-    if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
-        return "It looks like a Stable Diffusion checkpoint: put it in models/checkpoints and load it with Load Checkpoint."
-    if any("_lora." in k or ".lora_A." in k or ".lora.down." in k for k in keys):
-        if any(".motion_modules." in k for k in keys):
-            return "It is a MotionLoRA: load it with Apply MotionLoRA (folder models/animatediff_motion_lora)."
-        if any(".attentions." in k for k in keys):
-            return "It is a v3 domain adapter: give it to Inject into Model's domain_adapter input."
-        return "It is a LoRA, not a motion module."
-    sample = ", ".join(keys[:3]) or "no tensors at all"
+    kind = file_kind(state_dict)
+    if kind in WHERE_IT_BELONGS:
+        return WHERE_IT_BELONGS[kind]
+    sample = ", ".join(list(state_dict)[:3]) or "no tensors at all"
     return f"Expected keys like down_blocks.0.motion_modules.0.temporal_transformer.norm.weight; found {sample}."
 
 

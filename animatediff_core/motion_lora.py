@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import MotionModelError
-from .formats import MODULE_PREFIX, describe_foreign_file, detect_naming, to_original_keys
+from .formats import describe_foreign_file, detect_naming, file_kind, to_original_keys
 from .tensor_files import read_tensors
 
 # <stem>.[processor.]to_q_lora.down.weight | <stem>.to_q.lora_A[.default].weight | <stem>.to_q.lora.down.weight
@@ -50,16 +50,10 @@ def compose_lora(weight: torch.Tensor, factors) -> torch.Tensor:
 def load_motion_lora(source) -> MotionLora:
     """A MotionLoRA in the original, diffusers (``unet.``) or PEFT (lora_A/lora_B) spelling."""
     tensors, name = read_tensors(source)
-    pairs = _parse_pairs(tensors, name)
-    if pairs and not any(MODULE_PREFIX.match(k) for k in pairs):
-        if any(".attentions." in k for k in pairs):
-            raise MotionModelError(
-                f"{name}: this is a v3 domain adapter (a LoRA for the image model's spatial attention), not a "
-                "MotionLoRA: give it to Inject into Model's domain_adapter input instead of Apply MotionLoRA"
-            )
-        raise MotionModelError(f"{name}: this LoRA targets no motion module (keys like {next(iter(pairs))})")
-    if not pairs:
+    kind = file_kind(tensors)
+    if kind != "motion_lora":
         raise MotionModelError(f"{name}: not a MotionLoRA. {describe_foreign_file(tensors)}")
+    pairs = _parse_pairs(tensors, name)
     naming = detect_naming(pairs) or "original"
     layers = {}
     for stem_key, factors in pairs.items():
@@ -99,12 +93,9 @@ def lora_layers_for(lora: MotionLora, motion_model) -> dict:
 def load_domain_adapter(source) -> DomainAdapter:
     """The v3 domain adapter: ``layers`` keyed by diffusers SD1.5 UNet weight names."""
     tensors, name = read_tensors(source)
+    if file_kind(tensors) in ("motion_lora", "checkpoint"):
+        raise MotionModelError(f"{name}: not a v3 domain adapter. {describe_foreign_file(tensors)}")
     pairs = _parse_pairs(tensors, name)
-    if any(MODULE_PREFIX.match(k) for k in pairs):
-        raise MotionModelError(
-            f"{name}: this is a MotionLoRA (it targets motion modules), not a domain adapter: "
-            "load it with Apply MotionLoRA"
-        )
     if not any(".attentions." in k for k in pairs):
         raise MotionModelError(
             f"{name}: not a v3 domain adapter (expected LoRA keys like "

@@ -7,13 +7,16 @@ renamed only when everything succeeded.
 """
 
 import contextlib
+import ctypes
 import logging
 import math
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ class SavedVideo:
     video: Path  # a file, or a folder of frames for image/png-sequence
     first_frame: Path | None  # PNG with the same metadata; None where the video is already PNGs
     preview: Path  # what the UI should show: the video itself, or an animated WebP beside it
+    notes: tuple[str, ...] = ()  # what was changed or dropped to fit the format, for the user to see
 
 
 # ---------------------------------------------------------------- output names
@@ -58,6 +62,11 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     prefix = filename_prefix.replace("%width%", str(width)).replace("%height%", str(height))
     for token, code in _PREFIX_TOKENS.items():
         prefix = prefix.replace(token, time.strftime(code))
+    bad = sorted({repr(c) for c in prefix if ord(c) < 32 or (os.name == "nt" and c in '<>:"|?*')})
+    if bad:
+        raise MotionModelError(
+            f"filename_prefix {filename_prefix!r} contains {', '.join(bad)}, which file names cannot hold: use "
+            "letters, digits, spaces, '-', '_' and '.', with '/' between subfolders.")
     parts = re.split(r"[\\/]+", prefix.strip())
     if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
         raise MotionModelError(f"filename_prefix {filename_prefix!r} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
@@ -136,8 +145,6 @@ def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_
     filters = []
     pad_w, pad_h = (width % 2, height % 2) if fmt.even_size else (0, 0)
     if pad_w or pad_h:
-        log.warning("%s needs an even width and height: padding %dx%d to %dx%d by repeating the last column/row.",
-                    fmt.name, width, height, width + pad_w, height + pad_h)
         filters.append(f"pad={width + pad_w}:{height + pad_h}:0:0,fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
     if pix_fmt.startswith("yuv"):
         # Tag and convert as BT.709 so browsers and players agree on the colours.
@@ -212,12 +219,19 @@ def save_video(
     has_alpha = channels == 4
     pix_fmt = fmt.resolve_pix_fmt(settings, has_alpha)
     send_alpha = has_alpha and _carries_alpha(pix_fmt)
-    if has_alpha and not send_alpha:
-        log.warning("%s with pix_fmt %s has no alpha channel: transparency is dropped.", fmt.name, pix_fmt)
     deep = _is_deep(pix_fmt)
+    notes = []
+    if has_alpha and not send_alpha:
+        notes.append(f"{fmt.name} with pix_fmt {pix_fmt} has no alpha channel: the frames' transparency was "
+                     "dropped (webp, vp9 webm, ProRes 4444, ffv1 mkv and png keep it).")
     if audio is not None and fmt.audio_codec is None:
-        log.warning("%s cannot carry audio: the audio input is ignored.", fmt.name)
+        notes.append(f"{fmt.name} cannot carry audio: the audio input was ignored.")
         audio = None
+    if fmt.even_size and (width % 2 or height % 2):
+        notes.append(f"{fmt.name} needs an even width and height: {width}x{height} was padded to "
+                     f"{width + width % 2}x{height + height % 2} by repeating the last column/row.")
+    for note in notes:
+        log.warning("Video Combine: %s", note)
 
     order = playback_order(len(frames), pingpong, 0 if fmt.loops_natively or fmt.is_sequence else loop_count)
     stem = resolve_output_stem(output_dir, filename_prefix, width, height)
@@ -227,11 +241,11 @@ def save_video(
         video=video_path,
         first_frame=None if fmt.is_sequence else stem.with_name(stem.name + ".png"),
         preview=video_path if preview_stem is None else preview_stem.with_name(preview_stem.name + ".webp"),
+        notes=tuple(notes),
     )
     texts = metadata_texts(metadata or {}, braces_in_strings_escaped=fmt.metadata == "ebml")
 
-    with tempfile.TemporaryDirectory(prefix="animatediff-video-") as side_dir, \
-            _written_atomically(final, fmt.is_sequence) as partial:
+    with _scratch_dir("video") as side_dir, _written_atomically(final, fmt.is_sequence) as partial:
         side_inputs, main_maps = _side_inputs(Path(side_dir), fmt, texts, audio, len(order) / frame_rate)
         main_target = partial[final.video] / SEQUENCE_PATTERN if fmt.is_sequence else partial[final.video]
         cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
@@ -300,9 +314,56 @@ def _written_atomically(final: SavedVideo, video_is_dir: bool):
         raise
 
 
+# Every scratch file or folder this process makes carries its id; one whose process is gone
+# (killed while encoding) is removed at the next write to the same folder.
+_OWNER = f"{os.getpid()}.{secrets.token_hex(4)}"
+_OWNED_NAMES = (
+    re.compile(r"\..+\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.[0-9a-f]{8}\.partial"),  # _temporary_twin
+    re.compile(r"animatediff-(?:video|read)-(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})-.+"),  # _scratch_dir
+)
+
+
+def _abandoned(name: str) -> bool:
+    """A name this pack gave to a scratch file of a process that no longer runs."""
+    owner = next((m for m in (p.fullmatch(name) for p in _OWNED_NAMES) if m), None)
+    if owner is None or os.name != "posix":  # elsewhere a process cannot be asked whether it runs
+        return False
+    pid, token = int(owner["pid"]), owner["token"]
+    if pid == os.getpid():
+        return f"{pid}.{token}" != _OWNER  # this pid's previous life
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # runs, as another user
+    return False
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove the partial outputs and scratch folders that killed encodes left in ``folder``."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if _abandoned(entry.name):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def _scratch_dir(kind: str):
+    root = Path(tempfile.gettempdir())
+    _remove_abandoned(root)
+    with tempfile.TemporaryDirectory(prefix=f"animatediff-{kind}-{_OWNER}-") as folder:
+        yield folder
+
+
 def _temporary_twin(path: Path, is_dir: bool) -> Path:
     """A hidden name beside `path` (same filesystem, so the final rename is atomic)."""
-    twin = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    _remove_abandoned(path.parent)
+    twin = path.with_name(f".{path.name}.{_OWNER}.{secrets.token_hex(4)}.partial")
     try:
         twin.mkdir() if is_dir else twin.touch(exist_ok=False)
     except OSError as e:
@@ -310,10 +371,20 @@ def _temporary_twin(path: Path, is_dir: bool) -> Path:
     return twin
 
 
+def _killed_with_parent():
+    """Runs in ffmpeg just before exec: the kernel kills it when the process that started it dies,
+    so a killed server leaves no encoder finishing a partial file behind it."""
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG from <linux/prctl.h>
+
+
+_ENCODER_TIED = _killed_with_parent if sys.platform.startswith("linux") else None
+
+
 def _run_encoder(cmd: list[str], fmt: VideoFormat, packed_frames, total: int, on_frame) -> None:
     env = dict(os.environ, SVT_LOG="1")  # SVT-AV1 prints banners to stderr unless told not to
     with tempfile.TemporaryFile() as stderr:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                preexec_fn=_ENCODER_TIED)
         try:
             for done, frame in enumerate(packed_frames, 1):
                 proc.stdin.write(frame.data)  # the array's own buffer: no copy to bytes
@@ -401,7 +472,7 @@ def read_video_frames(
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
     frames = []
     is_folder = Path(path).is_dir()
-    with tempfile.TemporaryDirectory(prefix="animatediff-read-") as scratch:
+    with _scratch_dir("read") as scratch:
         source = ["-i", str(path)]
         if is_folder:
             images = folder_images(path)

@@ -17,15 +17,11 @@ rest), so loading time cancels out. The machine should be otherwise idle.
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
+from host_server import CHECKPOINT, MOTION_MODULE, started_server  # first: puts the repository on sys.path
 from tests.host.api import animatediff, node, txt2vid_prompt  # noqa: E402
-from tests.host.model_files import host_built_model, link_model  # noqa: E402
 from tests.host.server import ComfyServer  # noqa: E402
 
 
@@ -70,24 +66,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed pairs per measurement in part 1")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as base:
-        server = ComfyServer(args.comfyui.resolve(), args.python, Path(base), REPO)
-        try:
-            server.start()
-            checkpoint = link_model(host_built_model("sd15", args.comfyui, args.python), server.models_dir,
-                                    "checkpoints", "sd15_random.safetensors")
-            module = host_built_model("motion_v2", args.comfyui, args.python)
-            link_model(module, server.models_dir, "animatediff_models", "mm_sd_v15_v2.safetensors")
-            report(server, checkpoint, args)
-        finally:
-            server.stop()
+    with started_server(args.comfyui, args.python) as server:
+        report(server, CHECKPOINT, args)
 
 
 def report(server: ComfyServer, checkpoint: str, args) -> None:
     def prompt(frames, size, with_motion, context):
         nodes = None
         if with_motion:
-            nodes = animatediff("mm_sd_v15_v2.safetensors", **({"context_options": ["context", 0]} if context else {}))
+            nodes = animatediff(MOTION_MODULE, **({"context_options": ["context", 0]} if context else {}))
             if context:
                 nodes["context"] = node("AnimateDiffContextOptions", context_length=16, context_overlap=4,
                                         context_stride=1, schedule="static", closed_loop=False, fuse_method="pyramid")

@@ -6,6 +6,8 @@ from .host import register_model_folders
 from .inject_into_model import InjectIntoModel
 from .load_frames import LoadFrames
 from .load_motion_module import LoadMotionModule
+from .prompt_schedule import PromptSchedule
+from .value_schedule import ValueSchedule
 from .video_combine import AnimateDiffVideoCombine
 
 register_model_folders()
@@ -17,6 +19,8 @@ NODE_CLASS_MAPPINGS = {
     "AnimateDiffContextOptions": ContextOptionsNode,
     "AnimateDiffVideoCombine": AnimateDiffVideoCombine,
     "AnimateDiffLoadFrames": LoadFrames,
+    "AnimateDiffPromptSchedule": PromptSchedule,
+    "AnimateDiffValueSchedule": ValueSchedule,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffLoadMotionModule": "Load Motion Module",
@@ -25,4 +29,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffContextOptions": "Context Options",
     "AnimateDiffVideoCombine": "Video Combine",
     "AnimateDiffLoadFrames": "Load Frames",
+    "AnimateDiffPromptSchedule": "Prompt Schedule",
+    "AnimateDiffValueSchedule": "Value Schedule",
 }

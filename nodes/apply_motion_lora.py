@@ -2,6 +2,7 @@
 
 from ..animatediff_core import load_motion_lora
 from . import host
+from .widget_values import checks_numbers
 
 
 class ApplyMotionLoRA:
@@ -32,6 +33,7 @@ class ApplyMotionLoRA:
             }
         }
 
+    @checks_numbers
     def apply(self, motion_model, lora_name, strength):
         path = host.full_path(host.MOTION_LORAS, "lora_name", lora_name)
         with host.blame("lora_name"):

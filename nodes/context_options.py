@@ -1,7 +1,7 @@
 """Context Options: how to sample animations longer than a motion module takes, window by window."""
 
-from ..animatediff_core import MotionModelError
 from ..animatediff_core.context import FUSE_METHODS, SCHEDULES, ContextOptions
+from .widget_values import checks_numbers
 
 
 class ContextOptionsNode:
@@ -38,18 +38,16 @@ class ContextOptionsNode:
                     "How overlapping windows are blended. pyramid: each window counts most in its middle "
                     "(smooth, the usual choice). overlap-linear: cross-fade only where windows overlap. "
                     "flat: plain average."}),
+            },
+            "optional": {
+                "freenoise": ("BOOLEAN", {"default": False, "tooltip":
+                    "FreeNoise: later windows start from a shuffled copy of the first window's noise, so the "
+                    "windows agree on content and the seams between them fade. Same seed, same result."}),
             }
         }
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method):
-        try:
-            ContextOptions(context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method).validate()
-        except MotionModelError as error:
-            return str(error)
-        return True
-
-    def create(self, context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method):
-        options = ContextOptions(context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method)
-        options.validate()
-        return (options,)
+    @checks_numbers
+    def create(self, context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method,
+               freenoise=False):
+        return (ContextOptions(context_length, context_overlap, context_stride, schedule, closed_loop, fuse_method,
+                               freenoise),)

@@ -276,3 +276,8 @@ def ui_file(path) -> dict:
             subfolder = os.path.relpath(os.path.dirname(path), root)
             return {"filename": os.path.basename(path), "subfolder": "" if subfolder == "." else subfolder, "type": kind}
     raise ValueError(f"{path} is in neither the output nor the temp folder")
+
+
+def encode_text(clip, text: str):
+    """(cond (1, tokens, C), pooled (1, C)) of ``text`` as CLIP Text Encode makes them, (word:1.2) weights included."""
+    return clip.encode_from_tokens(clip.tokenize(text), return_pooled=True)

@@ -1,9 +1,10 @@
 """Inject into Model: MODEL + MOTION_MODEL -> a MODEL that samples animations (a clone; the input is untouched)."""
 
-from ..animatediff_core import plan_injection
+from ..animatediff_core import MotionModelError, plan_injection
 from ..animatediff_core.schedules import FAMILY_SCHEDULE, SCHEDULES, schedule_named
 from . import host
 from .sampling import MotionSampling, MotionSettings, attach
+from .widget_values import checks_numbers
 
 AUTOSELECT = "autoselect"
 USE_EXISTING = "use existing"
@@ -54,20 +55,17 @@ class InjectIntoModel:
             },
         }
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, start_percent, end_percent):
-        if start_percent > end_percent:
-            return f"start_percent {start_percent} is after end_percent {end_percent}: swap them"
-        return True
-
+    @checks_numbers
     def inject(self, model, motion_model, beta_schedule, motion_scale, effect, start_percent, end_percent,
                domain_adapter, adapter_alpha, context_options=None, motion_scale_mask=None, effect_mask=None):
+        if start_percent > end_percent:
+            raise MotionModelError(f"start_percent {start_percent} is after end_percent {end_percent}: swap them")
         mm = motion_model.model
         with host.blame("motion_model"):
             placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
         if context_options is not None:
             with host.blame("context_options"):
-                context_options.validate(mm.pe_length)
+                context_options.check_fits(mm.pe_length)
         settings = MotionSettings(motion_scale, effect, motion_scale_mask, effect_mask, start_percent, end_percent,
                                   context_options)
         patched = model.clone()

@@ -7,6 +7,7 @@ import torch
 from ..animatediff_core import MotionModelError
 from ..animatediff_core.video import FOLDER_FRAME_RATE, VideoEncodeError, folder_images, read_video_frames
 from . import host
+from .widget_values import checks_numbers
 
 FOLDER_SUFFIX = "/"  # how a subfolder of images shows in the list
 
@@ -89,6 +90,7 @@ class LoadFrames:
             return str([(p.name, p.stat().st_mtime) for p in folder_images(location)])
         return os.path.getmtime(location) if os.path.exists(location) else ""
 
+    @checks_numbers
     def load(self, video, frame_cap, skip_first, every_nth, width, height, path=None):
         input_name, location = frame_source(video, path)
         problem = missing_source(video, path)

@@ -17,6 +17,7 @@ from ..animatediff_core.context import (
     context_windows,
     describe_plan,
     evaluate_windowed,
+    freenoise_order,
     window_weights,
 )
 from .host import MotionLayer, run_motion_layer, show_text, unet_sequence
@@ -83,10 +84,14 @@ class MotionSampling:
 
     # -- wrappers ----------------------------------------------------------------------------
 
-    def outer_sample(self, executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+    def outer_sample(self, executor, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None,
+                     disable_pbar=False, seed=None, *args, **kwargs):
         guider = executor.class_obj
         _refuse_host_context_windows(guider.model_patcher.model_options)
         frames = noise.shape[0]
+        context = self.settings.context
+        if context is not None and context.freenoise and frames > context.context_length:
+            noise = noise[freenoise_order(frames, context, torch.Generator().manual_seed(seed or 0))]
         self._check_frames(frames)
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
         self.sigma_range = (
@@ -96,7 +101,8 @@ class MotionSampling:
         self.stats = RunStats(frames=frames)
         log.info("AnimateDiff: %s; %s", self.motion_model.describe(), self._plan_text(frames))
         try:
-            output = executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+            output = executor(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed, *args,
+                              **kwargs)
         finally:
             # Out of the UNet after every run, also after an error or an interrupt.
             guider.model_patcher.eject_model()
@@ -162,10 +168,7 @@ class MotionSampling:
 
     def _check_frames(self, frames: int) -> None:
         limit = self.motion_model.pe_length
-        context = self.settings.context
-        if context is not None:
-            context.validate(limit)
-        elif frames > limit:
+        if self.settings.context is None and frames > limit:
             raise MotionModelError(
                 f"latent_image: {frames} frames, but {self.motion_model.describe()} takes at most {limit} at once. "
                 "Connect a Context Options node to Inject into Model's context_options input to sample "

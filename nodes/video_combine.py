@@ -3,6 +3,7 @@
 from ..animatediff_core.video import save_video
 from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, EncodeSettings, format_availability
 from . import host
+from .widget_values import checks_numbers
 
 PIX_FMTS = ["auto"] + sorted({p for f in FORMATS.values() for p in f.pix_fmts})
 
@@ -59,6 +60,7 @@ class AnimateDiffVideoCombine:
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
 
+    @checks_numbers
     def combine(self, images, frame_rate, loop_count, filename_prefix, format, pingpong, save_output, crf, pix_fmt,
                 webp_quality, webp_lossless, prores_profile, audio=None, prompt=None, extra_pnginfo=None):
         metadata = {}
@@ -83,5 +85,8 @@ class AnimateDiffVideoCombine:
         # listed too, so API clients find a ProRes or PNG-sequence output, not only its preview.
         ui = {"images": [host.ui_file(saved.preview)], "animated": (True,),
               "animatediff_files": list(map(host.ui_file, written))}
+        if saved.notes:  # what the format could not keep: shown on the node, and in the API's outputs
+            host.show_text("\n".join(saved.notes))
+            ui["text"] = list(saved.notes)
         return {"ui": ui, "result": (str(saved.video), "\n".join(map(str, written)))}
 

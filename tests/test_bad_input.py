@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from animatediff_core import MotionModelError, load_motion_model
-from factories import motion_state_dict
+from animatediff_core import MotionModelError, load_motion_lora, load_motion_model
+from tests.factories import motion_state_dict
 
 
 class CodePayload:
@@ -109,3 +109,21 @@ def test_inconsistent_positional_encodings():
 def test_bad_groupnorm_choice():
     with pytest.raises(MotionModelError, match="groupnorm must be one of"):
         load_motion_model(motion_state_dict("v2"), groupnorm="per_pixel")
+
+
+@pytest.mark.parametrize("naming, state_dict", [
+    ("kohya", {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight": torch.zeros(4, 32),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight": torch.zeros(32, 4),
+               "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.alpha": torch.tensor(4.0)}),
+    ("peft", {"unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 32),
+              "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight": torch.zeros(32, 4)}),
+])
+def test_image_lora_given_as_motion_lora_is_named_for_what_it_is(tmp_path, naming, state_dict):
+    path = tmp_path / f"detail_tweaker_{naming}.safetensors"
+    save_file(state_dict, str(path))
+    with pytest.raises(MotionModelError) as refused:
+        load_motion_lora(path)
+    message = str(refused.value)
+    assert message == (f"{path}: not a MotionLoRA. It is an image LoRA for the checkpoint, not an AnimateDiff "
+                       "file: load it with ComfyUI's own LoRA loader (Load LoRA) on the MODEL, before Inject into Model.")
+    assert "domain_adapter" not in message and "norm.weight" not in message

@@ -3,7 +3,7 @@
 import pytest
 
 from animatediff_core import MotionModelError, UnetBlock, load_motion_model, plan_injection
-from factories import FULL, TINY, motion_state_dict
+from tests.factories import FULL, TINY, motion_state_dict
 
 
 def sd15_unet(channels=TINY):

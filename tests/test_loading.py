@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from animatediff_core import load_motion_model
-from factories import FAMILIES, motion_state_dict
+from tests.factories import FAMILIES, motion_state_dict
 
 EXPECTED = {
     # family: (base_model, pe_length, has_mid_block, modules)
@@ -53,7 +53,7 @@ def test_parameter_count_matches_the_spec_formula():
 
 def test_animatelcm_gets_the_computed_positional_encoding():
     mm = load_motion_model(motion_state_dict("animatelcm"))
-    from factories import official_pe
+    from tests.factories import official_pe
 
     block = mm.blocks["down_blocks.0.motion_modules.0"]
     pe = block.transformer_blocks[0].attention_blocks[0].pos_encoder.pe

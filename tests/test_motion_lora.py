@@ -12,7 +12,7 @@ from animatediff_core import (
     load_motion_lora,
     load_motion_model,
 )
-from factories import domain_adapter_state_dict, motion_lora_state_dict, motion_state_dict
+from tests.factories import domain_adapter_state_dict, motion_lora_state_dict, motion_state_dict
 
 Q0 = "down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.to_q.weight"
 OUT1 = "up_blocks.3.motion_modules.2.temporal_transformer.transformer_blocks.0.attention_blocks.1.to_out.0.weight"

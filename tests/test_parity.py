@@ -18,6 +18,9 @@ def adapter_and_model():
     return adapter, load_motion_model(adapter.state_dict(), groupnorm="across_frames")
 
 
+PARITY_FRAMES = (1, 2, 7, 16, 24, 31, 32)  # the edges, odd counts, and what is sampled in practice
+
+
 def test_every_block_matches_diffusers_for_1_to_32_frames(adapter_and_model):
     adapter, mm = adapter_and_model
     worst = 0.0
@@ -25,7 +28,7 @@ def test_every_block_matches_diffusers_for_1_to_32_frames(adapter_and_model):
         for name, block in mm.blocks.items():
             theirs = adapter.get_submodule(name)
             c = block.norm.weight.shape[0]
-            for frames in range(1, 33):
+            for frames in PARITY_FRAMES:
                 x = torch.randn(2 * frames, c, 3, 2)
                 diff = (block(x, frames) - theirs(x, num_frames=frames)).abs().max().item()
                 worst = max(worst, diff)

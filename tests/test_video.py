@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -400,11 +401,12 @@ def test_loop_count_is_stored_in_gif_and_webp(tmp_path):
     assert len(read_video_frames(save(frames, "image/gif", tmp_path, loop_count=2).video).frames) == 3
 
 
-def test_odd_size_is_padded_for_yuv420_codecs_and_logged(tmp_path, caplog):
+def test_odd_size_is_padded_for_yuv420_codecs_and_noted(tmp_path, caplog):
     frames = moving_frames(4, HEIGHT - 1, WIDTH - 1)
     with caplog.at_level(logging.WARNING):
         saved = save(frames, "video/h264-mp4", tmp_path)
-    assert f"padding {WIDTH - 1}x{HEIGHT - 1} to {WIDTH}x{HEIGHT}" in caplog.text
+    note = f"{WIDTH - 1}x{HEIGHT - 1} was padded to {WIDTH}x{HEIGHT}"
+    assert note in caplog.text and any(note in n for n in saved.notes)
     decoded = read_video_frames(saved.video).frames
     assert decoded.shape == (4, HEIGHT, WIDTH, 3)
     assert psnr(decoded[:, :-1, :-1], as_uint8(frames)) > 30
@@ -544,3 +546,91 @@ def test_read_video_frames_options(tmp_path):
     assert read_video_frames(saved.video, size=(32, 24)).frames.shape == (FRAMES, 24, 32, 3)
     with pytest.raises(VideoEncodeError, match="Reading"):
         read_video_frames(tmp_path / "missing.mp4")
+
+
+def test_alpha_dropped_by_the_format_is_noted_for_the_user(tmp_path):
+    saved = save(moving_frames(4, alpha=True), "video/h264-mp4", tmp_path)
+    (note,) = saved.notes
+    assert note.startswith("video/h264-mp4 with pix_fmt yuv420p has no alpha channel: the frames' transparency was dropped")
+    assert save(moving_frames(4, alpha=True), "video/ffv1-mkv", tmp_path).notes == ()
+
+
+@pytest.mark.parametrize("prefix", ["cat\x00dog", "videos/cat\ndog"])
+def test_prefix_with_characters_no_file_name_holds_is_refused(prefix, tmp_path):
+    with pytest.raises(MotionModelError) as refused:
+        save_video(moving_frames(2), "image/gif", tmp_path, prefix, frame_rate=FPS, preview_dir=tmp_path)
+    assert str(refused.value).startswith(f"filename_prefix {prefix!r} contains ")
+    assert "which file names cannot hold: use letters, digits" in str(refused.value)
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_partials_of_killed_encodes_are_removed_at_the_next_write(tmp_path):
+    out = tmp_path / "output"
+    out.mkdir()
+    dead, alive = _dead_pid(), os.getppid()
+    stale_file = out / f".AnimateDiff_00001.mp4.{dead}.0a1b2c3d.4e5f6a7b.partial"
+    stale_dir = out / f".AnimateDiff_00002.{dead}.0a1b2c3d.4e5f6a7b.partial"
+    running = out / f".AnimateDiff_00003.mp4.{alive}.0a1b2c3d.4e5f6a7b.partial"  # another process, still encoding
+    users_own = out / f".notes.{dead}.0a1b2c3d.txt"
+    for path in (stale_file, running, users_own):
+        path.write_bytes(b"x")
+    stale_dir.mkdir()
+    (stale_dir / "frame_00001.png").write_bytes(b"x")
+
+    save(moving_frames(2), "image/gif", tmp_path)
+
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert running.exists() and users_own.exists()
+
+
+def test_encoder_dies_with_the_process_feeding_it(tmp_path):
+    """kill -9 of the process writing a video must not leave ffmpeg finishing the partial file."""
+    script = f"""
+import subprocess, sys, time, torch
+real_popen = subprocess.Popen
+class Reporting(real_popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if kwargs.get("stdin") == subprocess.PIPE:  # the encoder, fed frame by frame
+            print("ffmpeg", self.pid, flush=True)
+subprocess.Popen = Reporting
+from animatediff_core.video import save_video
+def slow(done, total):
+    print("fed", done, flush=True)
+    time.sleep(0.5)
+save_video(torch.rand(200, 32, 32, 3), "video/h264-mp4", {str(tmp_path)!r}, "killed", frame_rate=8.0,
+           preview_dir={str(tmp_path)!r}, on_frame=slow)
+"""
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    line = writer.stdout.readline()
+    assert line.startswith("ffmpeg "), line
+    encoder = int(line.split()[1])
+    while not writer.stdout.readline().startswith("fed 3"):
+        pass
+    writer.kill()
+    writer.wait()
+    for _ in range(100):  # the kernel signals it at once; allow it a moment to go
+        try:
+            with open(f"/proc/{encoder}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    break  # a zombie: dead, waiting to be reaped by init
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"ffmpeg (pid {encoder}) still runs after the process feeding it was killed")
+    # Killed, not finishing: an ffmpeg that saw its input end would complete a playable partial file.
+    (partial,) = tmp_path.glob(".killed_*.mp4.*.partial")
+    with pytest.raises(VideoEncodeError):
+        read_video_frames(partial)
+
+
+def test_audio_a_format_cannot_carry_is_noted(tmp_path):
+    saved = save(moving_frames(4), "image/gif", tmp_path, audio=(torch.zeros(1, 8000), 16000))
+    assert saved.notes == ("image/gif cannot carry audio: the audio input was ignored.",)

@@ -14,7 +14,7 @@ from workflows import build_workflows as build
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = REPO / "workflows"
 BUILDER = WORKFLOWS_DIR / "build_workflows.py"
-NAMES = ["txt2vid", "motionlora", "controlnet_depth", "long_context", "domain_adapter"]
+NAMES = ["txt2vid", "motionlora", "controlnet_depth", "long_context", "domain_adapter", "prompt_travel"]
 USER_FILE_NAMES = {"v1-5-pruned-emaonly.safetensors", "mm_sd_v15_v2.ckpt", "v3_sd15_mm.ckpt", "v2_lora_ZoomIn.ckpt",
                    "v2_lora_PanLeft.ckpt", "control_v11f1p_sd15_depth.pth", "v3_sd15_adapter.ckpt",
                    "depth_frames.mp4", "none"}
@@ -125,6 +125,17 @@ def test_domain_adapter_compares_two_alphas_side_by_side():
     assert {n["inputs"]["domain_adapter"] for n in injects} == {"v3_sd15_adapter.ckpt"}
     (stitch,) = nodes_of(api, "ImageStitch")
     assert stitch["inputs"]["direction"] == "right"
+
+
+def test_prompt_travel_is_48_frames_of_four_seasons_with_freenoise():
+    api = api_of("prompt_travel")
+    (latent,) = nodes_of(api, "EmptyLatentImage")
+    (travel,) = nodes_of(api, "AnimateDiffPromptSchedule")
+    (context,) = nodes_of(api, "AnimateDiffContextOptions")
+    (ksampler,) = nodes_of(api, "KSampler")
+    assert latent["inputs"]["batch_size"] == 48 and api[travel["inputs"]["latent"][0]] is latent
+    assert len(travel["inputs"]["schedule"].splitlines()) == 4 and context["inputs"]["freenoise"] is True
+    assert api[ksampler["inputs"]["positive"][0]] is travel
 
 
 # --- the converter, on small hand-written schemas ---------------------------------------

@@ -34,6 +34,8 @@ DOMAIN_ADAPTER = "v3_sd15_adapter.ckpt"
 DEPTH_VIDEO = "depth_frames.mp4"
 
 NEGATIVE = "blurry, low quality, watermark, text, deformed"
+SEASONS = ('0: "spring, cherry blossoms, green meadow"\n16: "summer, bright sun, tall grass"\n'
+           '32: "autumn, red and orange leaves falling"\n-1: "winter, deep snow, frozen lake"')
 
 # Inputs whose choices are the files on the machine the schemas were read from: stored empty,
 # so the schemas do not depend on whose models folder they came from.
@@ -137,7 +139,7 @@ def controlnet_depth() -> dict:
                     strength=0.8, start_percent=0.0, end_percent=1.0)
     context = p.add("AnimateDiffContextOptions", "Context Options (each window gets its own depth frames)",
                     context_length=16, context_overlap=4, context_stride=1, schedule="static", closed_loop=False,
-                    fuse_method="pyramid")
+                    fuse_method="pyramid", freenoise=False)
     motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
     model = inject(p, [ckpt, 0], [motion, 0], context=[context, 0])
     frames = p.add("EmptyLatentImage", "Frames (batch size = depth frame count)", width=512, height=512,
@@ -152,7 +154,7 @@ def long_context() -> dict:
     p = Prompt()
     context = p.add("AnimateDiffContextOptions", "Context Options (closed loop: the end flows into the start)",
                     context_length=16, context_overlap=4, context_stride=1, schedule="uniform", closed_loop=True,
-                    fuse_method="pyramid")
+                    fuse_method="pyramid", freenoise=False)
     return animate(p, "koi fish swimming in a pond, lily pads, top view, seamless loop, highly detailed",
                    64, "long_context", context=[context, 0]).nodes
 
@@ -175,12 +177,32 @@ def domain_adapter() -> dict:
     return p.nodes
 
 
+def prompt_travel() -> dict:
+    p = Prompt()
+    ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
+    frames = latent(p, 48)
+    travel = p.add("AnimateDiffPromptSchedule", "Prompt Schedule (one prompt per keyframe)", clip=[ckpt, 1],
+                   schedule=SEASONS, frames=48, interpolation="linear", prepend="a cottage by a lake, wide shot",
+                   append="highly detailed, cinematic lighting", latent=[frames, 0])
+    neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
+    context = p.add("AnimateDiffContextOptions", "Context Options (FreeNoise: windows agree, no seams)",
+                    context_length=16, context_overlap=4, context_stride=1, schedule="static", closed_loop=False,
+                    fuse_method="pyramid", freenoise=True)
+    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
+    model = inject(p, [ckpt, 0], [motion, 0], context=[context, 0])
+    sampled = sample(p, [model, 0], [travel, 0], [neg, 0], [frames, 0])
+    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
+    video_combine(p, [decoded, 0], "prompt_travel")
+    return p.nodes
+
+
 WORKFLOWS = {
     "txt2vid": txt2vid,
     "motionlora": motionlora,
     "controlnet_depth": controlnet_depth,
     "long_context": long_context,
     "domain_adapter": domain_adapter,
+    "prompt_travel": prompt_travel,
 }
 
 

@@ -123,6 +123,13 @@ def test_domain_adapter_side_by_side(workflow_files):
     assert not np.array_equal(left, right)  # alpha 1.0 and 0.5 give different videos
 
 
+def test_prompt_travel_with_freenoise(workflow_files):
+    decoded, log = run_workflow(workflow_files, "prompt_travel", 40, [
+        "AnimateDiffContextOptions.context_length=8", "AnimateDiffContextOptions.context_overlap=2"])
+    assert_video(decoded, 40)
+    assert re.search(r"40 frames, \d+ windows of 8 \(overlap >= 2\)", log)
+
+
 # --- Load Frames through the real node ---------------------------------------------------
 
 SHADES = [8 * i + 20 for i in range(12)]  # frame i of the test video is grey SHADES[i]
