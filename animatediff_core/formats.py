@@ -12,14 +12,28 @@ from .errors import MotionModelError
 
 DOWN_LEVELS = {"sd15": 4, "sdxl": 3}
 ANIMATELCM_PE_LENGTH = 64
-# The original SD1.5 code normalises each frame alone; diffusers and the SDXL beta across frames.
-FAMILY_GROUPNORM = {
-    "v1": "per_frame",
-    "v2": "per_frame",
-    "v3": "per_frame",
-    "animatelcm": "per_frame",
-    "hotshotxl": "per_frame",
-    "sdxl_beta": "across_frames",
+
+
+@dataclass(frozen=True)
+class Family:
+    """A motion-model family, and how the code it was trained with samples it."""
+
+    display_name: str
+    groupnorm: str  # the motion modules' own GroupNorm: per_frame, or across_frames (over the video)
+    # The image UNet's ResNet and output GroupNorms while it samples: the original code runs v1
+    # on the whole video (use_inflated_groupnorm false, statistics across frames), later ones per frame.
+    unet_groupnorm: str
+    schedule: str  # the noise schedule it was trained with, a key of schedules.SCHEDULES
+
+
+FAMILIES = {
+    "v1": Family("v1", "per_frame", "across_frames", "sqrt_linear (AnimateDiff)"),
+    "v2": Family("v2", "per_frame", "per_frame", "sqrt_linear (AnimateDiff)"),
+    "v3": Family("v3", "per_frame", "per_frame", "sqrt_linear (AnimateDiff)"),
+    "animatelcm": Family("AnimateLCM", "per_frame", "per_frame", "lcm (AnimateLCM)"),
+    # diffusers and the SDXL beta normalise the motion modules' input across frames.
+    "sdxl_beta": Family("SDXL beta", "across_frames", "per_frame", "linear (SDXL beta, beta_end 0.020)"),
+    "hotshotxl": Family("HotshotXL", "per_frame", "per_frame", "linear (SD1.5 default, HotshotXL)"),
 }
 
 _MODULE = r"(?:(?:down_blocks|up_blocks)\.\d+|mid_block)\.motion_modules\.\d+"

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .errors import MotionModelError
-from .formats import FAMILY_GROUPNORM, Layout, block_names, to_hotshot_layout
+from .formats import FAMILIES, Family, Layout, block_names, to_hotshot_layout
 from .motion_lora import check_motion_lora, lora_layers_for
 from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
 
@@ -63,6 +63,11 @@ class MotionModel:
         return self.layout.family
 
     @property
+    def traits(self) -> Family:
+        """How this family is sampled: its display name, GroupNorm scopes and trained noise schedule."""
+        return FAMILIES[self.family]
+
+    @property
     def base_model(self) -> str:
         return self.layout.base_model
 
@@ -108,10 +113,9 @@ class MotionModel:
         return patches
 
     def describe(self) -> str:
-        names = {"v1": "v1", "v2": "v2", "v3": "v3", "animatelcm": "AnimateLCM", "sdxl_beta": "SDXL beta", "hotshotxl": "HotshotXL"}
         mid = ", mid block" if self.has_mid_block else ""
         loras = f", {len(self.loras)} MotionLoRA(s)" if self.loras else ""
-        return f"AnimateDiff {names[self.family]} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
+        return f"AnimateDiff {self.traits.display_name} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
 
 
 def build_motion_model(
@@ -121,7 +125,7 @@ def build_motion_model(
 
     ``dtype`` converts floating tensors (default: keep the file's dtype).
     """
-    groupnorm = groupnorm or FAMILY_GROUPNORM[layout.family]
+    groupnorm = groupnorm or FAMILIES[layout.family].groupnorm
     if groupnorm not in GROUPNORM_SCOPES:
         raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
     if dtype is not None:

@@ -34,14 +34,6 @@ SCHEDULES = {
         Schedule("lcm (AnimateLCM)", "linear", 0.00085, 0.012, "scaled_linear", lcm=True),
     )
 }
-FAMILY_SCHEDULE = {
-    "v1": "sqrt_linear (AnimateDiff)",
-    "v2": "sqrt_linear (AnimateDiff)",
-    "v3": "sqrt_linear (AnimateDiff)",
-    "animatelcm": "lcm (AnimateLCM)",
-    "sdxl_beta": "linear (SDXL beta, beta_end 0.020)",
-    "hotshotxl": "linear (SD1.5 default, HotshotXL)",
-}
 
 
 def schedule_named(name: str) -> Schedule:

@@ -146,9 +146,14 @@ class TemporalTransformer(nn.Module):
             return self.norm(x)
         if self.groupnorm != "across_frames":
             raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {self.groupnorm!r}")
-        # Statistics over (C/G, F, H, W) of each batch item: put frames beside the pixels.
-        video = self.norm(rearrange(x, "(b f) c h w -> b c f (h w)", f=num_frames))
-        return rearrange(video, "b c f (h w) -> (b f) c h w", h=x.shape[2])
+        return group_norm_across_frames(self.norm, x, num_frames)
+
+
+def group_norm_across_frames(norm, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """``norm`` (a GroupNorm, or its forward) on ``x`` = (b f) c h w with statistics over all frames
+    of each video, as on a (b, c, f, h, w) tensor: over (C/G, F, H, W) of each batch item."""
+    video = norm(rearrange(x, "(b f) c h w -> b c f (h w)", f=num_frames))
+    return rearrange(video, "b c f (h w) -> (b f) c h w", h=x.shape[2])
 
 
 def frame_map(value, num_frames: int, height: int, width: int, like: torch.Tensor):

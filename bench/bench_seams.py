@@ -33,9 +33,9 @@ def main():
     parser.add_argument("--comfyui", required=True, type=Path)
     parser.add_argument("--python", default=sys.executable, help="Python with ComfyUI's requirements")
     parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--size", type=int, default=32, help="image side in px")
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--seeds", type=int, default=2, help="seeds averaged per setting")
+    parser.add_argument("--size", type=int, default=16, help="image side in px")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds averaged per setting")
     args = parser.parse_args()
 
     with started_server(args.comfyui, args.python) as server:

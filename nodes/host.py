@@ -32,6 +32,7 @@ from ..animatediff_core import (
     load_motion_model,
 )
 from ..animatediff_core.schedules import Schedule, sigmas
+from ..animatediff_core.temporal import group_norm_across_frames
 from .host_features import lookup, require
 
 log = logging.getLogger("AnimateDiff")
@@ -205,6 +206,29 @@ def describe_unet(diffusion_model) -> dict:
     unet[("middle", 0)] = block(diffusion_model.middle_block)
     unet.update({("output", i): block(seq) for i, seq in enumerate(diffusion_model.output_blocks)})
     return unet
+
+
+def unet_resnet_norms(diffusion_model) -> list:
+    """The GroupNorms of the UNet's ResNet blocks (before each of their two convolutions) and its output norm."""
+    sequences = [*diffusion_model.input_blocks, diffusion_model.middle_block, *diffusion_model.output_blocks]
+    norms = [norm for sequence in sequences for layer in sequence if isinstance(layer, ResBlock)
+             for norm in (layer.in_layers[0], layer.out_layers[0])]
+    return norms + [diffusion_model.out[0]]
+
+
+def normalise_across_frames(norm, frames) -> None:
+    """Until ``restore_norm``, ``norm`` takes its statistics over all frames of each video in its
+    input, ``frames()`` frames each; the module and its weights stay as they are."""
+    def forward(x):
+        return group_norm_across_frames(lambda video: type(norm).forward(norm, video), x, frames())
+
+    forward.animatediff = True
+    norm.forward = forward  # an instance attribute: shadows the class's forward, removed again below
+
+
+def restore_norm(norm) -> None:
+    if getattr(norm.__dict__.get("forward"), "animatediff", False):
+        del norm.forward
 
 
 def unet_sequence(diffusion_model, position: tuple[str, int]):

@@ -1,7 +1,7 @@
 """Inject into Model: MODEL + MOTION_MODEL -> a MODEL that samples animations (a clone; the input is untouched)."""
 
 from ..animatediff_core import MotionModelError, plan_injection
-from ..animatediff_core.schedules import FAMILY_SCHEDULE, SCHEDULES, schedule_named
+from ..animatediff_core.schedules import SCHEDULES, schedule_named
 from . import host
 from .sampling import MotionSampling, MotionSettings, attach
 from .widget_values import checks_numbers
@@ -70,7 +70,7 @@ class InjectIntoModel:
                                   context_options)
         patched = model.clone()
         attach(patched, MotionSampling(mm, placements, settings), host.motion_patcher_for(motion_model))
-        schedule_name = FAMILY_SCHEDULE[mm.family] if beta_schedule == AUTOSELECT else beta_schedule
+        schedule_name = mm.traits.schedule if beta_schedule == AUTOSELECT else beta_schedule
         if schedule_name != USE_EXISTING:
             patched.add_object_patch("model_sampling", host.sampling_with_schedule(model, schedule_named(schedule_name)))
         if domain_adapter != "none":

@@ -20,7 +20,15 @@ from ..animatediff_core.context import (
     freenoise_order,
     window_weights,
 )
-from .host import MotionLayer, run_motion_layer, show_text, unet_sequence
+from .host import (
+    MotionLayer,
+    normalise_across_frames,
+    restore_norm,
+    run_motion_layer,
+    show_text,
+    unet_resnet_norms,
+    unet_sequence,
+)
 from .host_features import require
 
 log = logging.getLogger("AnimateDiff")
@@ -58,6 +66,7 @@ class MotionSampling:
         self.settings = settings
         self.stats = RunStats()
         self.sigma_range = (float("inf"), 0.0)
+        self.video_frames = 0  # frames per video in the UNet call running now (a window's, or all)
 
     def __deepcopy__(self, memo):
         # MODEL clones deep-copy their options; this object holds the motion modules.
@@ -73,6 +82,9 @@ class MotionSampling:
             block = blocks[placement.module]
             layer = MotionLayer(placement.module, lambda x, options, block=block: self.run_block(block, x, options))
             unet_sequence(diffusion_model, placement.block).insert(placement.index, layer)
+        if self.motion_model.traits.unet_groupnorm == "across_frames":  # v1, as the original samples it
+            for norm in unet_resnet_norms(diffusion_model):
+                normalise_across_frames(norm, lambda: self.video_frames)
 
     def eject(self, patcher) -> None:
         diffusion_model = patcher.model.diffusion_model
@@ -81,6 +93,8 @@ class MotionSampling:
             for index in reversed(range(len(sequence))):
                 if isinstance(sequence[index], MotionLayer):
                     del sequence[index]
+        for norm in unet_resnet_norms(diffusion_model):
+            restore_norm(norm)
 
     # -- wrappers ----------------------------------------------------------------------------
 
@@ -125,6 +139,7 @@ class MotionSampling:
         _check_hints(controls, frames)
         context = self.settings.context
         if context is None or frames <= context.context_length:
+            self.video_frames = frames
             return executor(model, conds, x_in, timestep, _with_frames(model_options, list(range(frames))), *args,
                             **kwargs)
         if controls:
@@ -135,6 +150,7 @@ class MotionSampling:
 
         def predict(x_window, window):
             window_x = x_window[: len(window)]  # every chunk holds the same frames of x_in
+            self.video_frames = len(window)
             with _hints_for(controls, window, frames):
                 outputs = executor(
                     model, _slice_conds(conds, window, frames), window_x, timestep[window],

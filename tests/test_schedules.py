@@ -5,7 +5,8 @@ import torch
 from diffusers import DDIMScheduler
 
 from animatediff_core import MotionModelError
-from animatediff_core.schedules import FAMILY_SCHEDULE, SCHEDULES, alphas_cumprod, schedule_named, sigmas
+from animatediff_core.formats import FAMILIES
+from animatediff_core.schedules import SCHEDULES, alphas_cumprod, schedule_named, sigmas
 
 
 @pytest.mark.parametrize("name", list(SCHEDULES))
@@ -31,8 +32,8 @@ def test_lcm_keeps_fifty_distilled_timesteps():
 
 
 def test_every_family_has_a_schedule():
-    assert set(FAMILY_SCHEDULE) == {"v1", "v2", "v3", "animatelcm", "sdxl_beta", "hotshotxl"}
-    assert all(name in SCHEDULES for name in FAMILY_SCHEDULE.values())
+    assert set(FAMILIES) == {"v1", "v2", "v3", "animatelcm", "sdxl_beta", "hotshotxl"}
+    assert all(family.schedule in SCHEDULES for family in FAMILIES.values())
 
 
 def test_unknown_name_is_refused():

@@ -3,45 +3,17 @@
 Newer ComfyUI releases than the two in ../shared/host cannot run here, so these checks
 replay how the newest public source (Comfy-Org/ComfyUI) calls into a pack: wrapper
 signatures, weight-adapter rebuilding, ControlNet hint caching. Each check names the file
-and commit it follows. They run inside a host release's Python (its ``comfy`` package
-importable, so the host's own executor and LoRA classes are used), started by
-test_host_contract.py:
-
-    python contract_checks.py COMFYUI_TREE PACK_DIR   ->  one JSON object {check: null | error text}
+and commit it follows. They run inside a host release's Python (in_host.py), so the host's
+own executor and LoRA classes are used.
 
 Commits: 783545f6 is upstream master as of 2026-08-22 (release 0.33.0); 03b1ca67 is the
 newest comfy/controlnet.py stored (release 0.38.x), the first with the per-size hint cache.
 """
 
-import json
 import os
-import sys
 import tempfile
-import traceback
-from pathlib import Path
 
 import torch
-
-CHECKS = {}
-
-
-def check(function):
-    CHECKS[function.__name__] = function
-    return function
-
-
-def import_pack(comfyui_tree: str, pack_dir: str):
-    """The pack as ComfyUI imports it: a package in a folder on sys.path, next to the host's modules."""
-    sys.path.insert(0, comfyui_tree)
-    from comfy.cli_args import args
-
-    args.cpu = True  # before comfy.model_management is imported
-    links = Path(tempfile.mkdtemp(prefix="animatediff-contract-"))
-    (links / "animatediff_pack").symlink_to(Path(pack_dir).resolve(), target_is_directory=True)
-    sys.path.append(str(links))
-    import animatediff_pack.nodes.sampling  # noqa: F401
-
-    return sys.modules["animatediff_pack"]
 
 
 def motion_sampling(context_length=None, overlap=4):
@@ -54,8 +26,7 @@ def motion_sampling(context_length=None, overlap=4):
 
 # -- 1. wrappers receive the keyword arguments newer hosts add --------------------------------
 
-@check
-def prepare_sampling_passes_force_full_load_and_force_offload():
+def check_prepare_sampling_passes_force_full_load_and_force_offload():
     """comfy/sampler_helpers.py @783545f6, prepare_sampling():
     executor.execute(model, noise_shape, conds, model_options=model_options,
                      force_full_load=force_full_load, force_offload=force_offload)."""
@@ -78,8 +49,7 @@ def prepare_sampling_passes_force_full_load_and_force_offload():
                     "force_offload": True}, seen
 
 
-@check
-def outer_sample_passes_latent_shapes():
+def check_outer_sample_passes_latent_shapes():
     """comfy/samplers.py @783545f6, CFGGuider.sample(): executor.execute(noise, latent_image, sampler,
     sigmas, denoise_mask, callback, disable_pbar, seed, latent_shapes=latent_shapes)."""
     from comfy.patcher_extension import WrapperExecutor
@@ -102,8 +72,7 @@ def outer_sample_passes_latent_shapes():
     assert guider.model_patcher.ejected
 
 
-@check
-def calc_cond_batch_takes_the_five_host_arguments():
+def check_calc_cond_batch_takes_the_five_host_arguments():
     """comfy/samplers.py @783545f6, _calc_cond_batch_outer(): executor.execute(model, conds, x_in,
     timestep, model_options), all positional; the result is one tensor per cond."""
     from comfy.patcher_extension import WrapperExecutor
@@ -118,8 +87,7 @@ def calc_cond_batch_takes_the_five_host_arguments():
     assert len(out) == 2 and torch.allclose(out[0], x) and torch.allclose(out[1], 2 * x)
 
 
-@check
-def timestep_embed_patch_takes_the_host_arguments():
+def check_timestep_embed_patch_takes_the_host_arguments():
     """comfy/ldm/modules/diffusionmodules/openaimodel.py @783545f6, forward_timestep_embed():
     handler(layer, x, emb, context, transformer_options, output_shape, time_context,
     num_video_frames, image_only_indicator)."""
@@ -133,8 +101,7 @@ def timestep_embed_patch_takes_the_host_arguments():
 
 # -- 2. weight adapters survive the host rebuilding them --------------------------------------
 
-@check
-def lora_patches_survive_the_dynamic_vram_rebuild():
+def check_lora_patches_survive_the_dynamic_vram_rebuild():
     """comfy/lora.py @783545f6, prefetch_prepared_value(): a WeightAdapterBase is rebuilt as
     type(value)(value.loaded_keys, <its weights, tuple for tuple>), then comfy.lora.calculate_weight
     calls adapter.calculate_weight(weight, key, strength, strength_model, offset, function,
@@ -155,8 +122,7 @@ def lora_patches_survive_the_dynamic_vram_rebuild():
     assert torch.allclose(merged, weight + 0.5 * up @ down, atol=1e-5)
 
 
-@check
-def every_motion_lora_patch_is_rebuildable():
+def check_every_motion_lora_patch_is_rebuildable():
     """The patches Apply MotionLoRA puts on the motion modules' ModelPatcher, rebuilt as in
     comfy/lora.py @783545f6 prefetch_prepared_value(), give the LoRA's weights."""
     import comfy.lora
@@ -243,22 +209,19 @@ def _windowed_hints_reach_their_frames(per_size_cache: bool):
     assert torch.equal(control.cond_hint_original, hints)  # the user's hints are back in place
 
 
-@check
-def windows_get_their_own_hints_with_the_single_hint_cache():
+def check_windows_get_their_own_hints_with_the_single_hint_cache():
     """comfy/controlnet.py @783545f6 (same in 0.3.64 and 0.8.0): get_control caches cond_hint."""
     _windowed_hints_reach_their_frames(per_size_cache=False)
 
 
-@check
-def windows_get_their_own_hints_with_the_per_size_hint_cache():
+def check_windows_get_their_own_hints_with_the_per_size_hint_cache():
     """comfy/controlnet.py @03b1ca67: get_control caches resized hints in cond_hints[(h, w)]."""
     _windowed_hints_reach_their_frames(per_size_cache=True)
 
 
 # -- 4. the random checkpoint builder and the newest save signature ----------------------------
 
-@check
-def checkpoint_builder_gives_the_unet_first_where_the_host_wants_it():
+def check_checkpoint_builder_gives_the_unet_first_where_the_host_wants_it():
     """comfy/model_base.py @783545f6: BaseModel.state_dict_for_saving(self, unet_state_dict,
     clip_state_dict=None, vae_state_dict=None, clip_vision_state_dict=None)."""
     from animatediff_pack.cli.random_models import checkpoint_state_dict
@@ -309,20 +272,3 @@ def _saved(state_dict: dict, name: str) -> str:
     path = os.path.join(tempfile.mkdtemp(prefix="animatediff-contract-"), name)
     safetensors.torch.save_file(state_dict, path)
     return path
-
-
-def main():
-    comfyui_tree, pack_dir = sys.argv[1:3]
-    import_pack(comfyui_tree, pack_dir)
-    results = {}
-    for name, function in CHECKS.items():
-        try:
-            function()
-            results[name] = None
-        except Exception:  # report every check, whatever went wrong
-            results[name] = traceback.format_exc()
-    print("CONTRACT-RESULTS " + json.dumps(results))
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ import torch
 from .api import PromptFailed, animatediff, node, txt2vid_prompt
 
 NODES = ("AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
-         "AnimateDiffContextOptions")
+         "AnimateDiffContextOptions", "AnimateDiffPromptSchedule", "AnimateDiffValueSchedule")
 
 
 def sample(comfy, checkpoint, nodes=None, **prompt_args) -> torch.Tensor:
@@ -52,6 +52,18 @@ def test_motion_module_changes_the_frames_and_keeps_them_finite(plain, animated)
     assert animated.shape == plain.shape == (16, 4, 2, 2)
     assert torch.isfinite(animated).all()
     assert (animated - plain).abs().max() > 1e-3
+
+
+def test_v1_samples_with_the_unets_norms_across_frames_and_leaves_the_model_as_it_was(comfy_pack, files, plain,
+                                                                                      motion_module):
+    # Same seed, same weights: v1 and v3 modules differ only in how the original code samples them
+    # (16 frames use the same positional encodings of both).
+    v1 = motion_module("mm_sd_v15.ckpt", "v1", seed=3)
+    v3 = motion_module("v3_sd15_mm.ckpt", "v3", seed=3)
+    as_v1 = sample(comfy_pack, files["ckpt"], animatediff(v1, beta_schedule="use existing"), seed=5)
+    as_v3 = sample(comfy_pack, files["ckpt"], animatediff(v3, beta_schedule="use existing"), seed=5)
+    assert torch.isfinite(as_v1).all() and (as_v1 - as_v3).abs().max() > 1e-3
+    assert torch.equal(sample(comfy_pack, files["ckpt"], seed=5), plain)  # the UNet's own norms are back
 
 
 def test_effect_zero_reproduces_the_plain_frames(comfy_pack, files, plain):
