@@ -417,6 +417,9 @@ def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: Sav
         add_png_text(video / (SEQUENCE_PATTERN % 1), texts)
     if final.first_frame is not None:
         add_png_text(partial[final.first_frame], texts)
+    if final.preview != final.video:  # the animated WebP the node shows carries the workflow too
+        scale = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
+        add_webp_exif(partial[final.preview], texts, round(width * scale), round(height * scale), has_alpha)
 
 
 # ---------------------------------------------------------------- decoding

@@ -127,6 +127,13 @@ FORMATS: dict[str, VideoFormat] = {f.name: f for f in (
 )}
 
 
+# Formats whose file ComfyUI's frontend reads the workflow back from when it is dropped on it
+# (its readers: PNG, WebP, MP4/MOV and WebM; none for GIF or Matroska). The first-frame PNG
+# saved beside every video restores it too.
+RESTORES_WORKFLOW = frozenset({"image/webp", "video/h264-mp4", "video/h265-mp4", "video/webm", "video/av1-webm",
+                               "video/prores-mov", "image/png-sequence"})
+
+
 def get_format(name: str) -> VideoFormat:
     try:
         return FORMATS[name]

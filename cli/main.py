@@ -24,7 +24,7 @@ EXAMPLES = """examples:
   render workflows/txt2vid.json --comfyui ~/ComfyUI
   render workflows/txt2vid.json --comfyui ~/ComfyUI --set KSampler.steps=25 --set "Positive prompt.text=a cat"
   render workflows/txt2vid.json --comfyui ~/ComfyUI --demo --cpu --set EmptyLatentImage.width=64
-  render my.api.json --connect http://127.0.0.1:8188 --out renders/
+  render workflows/api/txt2vid.api.json --connect http://127.0.0.1:8188 --out renders/
 """
 
 

@@ -1,7 +1,7 @@
 """Video Combine: IMAGE frames -> a video or animated image with the workflow inside, shown in the node."""
 
 from ..animatediff_core.video import save_video
-from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, EncodeSettings, format_availability
+from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, RESTORES_WORKFLOW, EncodeSettings, format_availability
 from . import host
 from .widget_values import checks_numbers
 
@@ -11,8 +11,9 @@ PIX_FMTS = ["auto"] + sorted({p for f in FORMATS.values() for p in f.pix_fmts})
 class AnimateDiffVideoCombine:
     DESCRIPTION = (
         "Writes the frames as a video or animated image through the ffmpeg that ships with imageio-ffmpeg "
-        "(no system ffmpeg needed), with the prompt and workflow embedded so dropping the file on ComfyUI "
-        "restores the workflow. Also saves the first frame as PNG and shows an animated preview."
+        "(no system ffmpeg needed), with the prompt and workflow embedded. Dropping a webp, mp4, webm or mov "
+        "file (or a PNG) on ComfyUI restores the workflow; ComfyUI cannot read it back from GIF or MKV, so "
+        "drop the first-frame PNG saved beside every video instead. Shows an animated preview."
     )
     CATEGORY = "AnimateDiff"
     FUNCTION = "combine"
@@ -25,7 +26,9 @@ class AnimateDiffVideoCombine:
     @classmethod
     def INPUT_TYPES(cls):
         missing = [f"{name}: {reason}" for name, reason in format_availability().items() if reason]
-        format_tip = "Container and codec. Every format is always listed; " + (
+        kept = ", ".join(name for name in FORMATS if name in RESTORES_WORKFLOW)
+        format_tip = (f"Container and codec. Dropped on ComfyUI, these restore the workflow: {kept}; for the others, "
+                      "drop the first-frame PNG written beside the video. Every format is always listed; ") + (
             "not writable here: " + "; ".join(missing) if missing else "all of them can be written here.")
         return {
             "required": {

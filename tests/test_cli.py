@@ -24,7 +24,7 @@ from tests.factories import TINY, motion_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
 UI_WORKFLOW = REPO / "workflows" / "txt2vid.json"
-API_WORKFLOW = REPO / "workflows" / "txt2vid.api.json"
+API_WORKFLOW = REPO / "workflows" / "api" / "txt2vid.api.json"
 
 
 @pytest.fixture

@@ -304,6 +304,7 @@ def test_every_format_round_trips(format_name, tmp_path):
     if saved.preview != saved.video:
         assert saved.preview.suffix == ".webp" and saved.preview.parent == tmp_path / "temp"
         assert len(read_video_frames(saved.preview).frames) == FRAMES
+        assert {k: json.loads(v) for k, v in webp_exif_fields(saved.preview).items()} == METADATA
     assert not [p for p in all_files(tmp_path) if ".partial" in p]
 
 

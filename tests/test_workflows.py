@@ -26,7 +26,7 @@ def read(name: str) -> dict:
 
 
 def api_of(name: str) -> dict:
-    return read(f"{name}.api.json")
+    return read(f"api/{name}.api.json")
 
 
 def nodes_of(api: dict, class_type: str) -> list[dict]:

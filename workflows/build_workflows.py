@@ -1,9 +1,9 @@
 """The sample workflows' single source: each one written once, as an API prompt, below.
 
-    python workflows/build_workflows.py            write <name>.json (UI) and <name>.api.json (API)
+    python workflows/build_workflows.py            write <name>.json (UI) and api/<name>.api.json (API)
     python workflows/build_workflows.py --check    exit 1 if a file on disk differs from what it would write
     python workflows/build_workflows.py --refresh http://127.0.0.1:8188
-                                                   re-read node_schemas.json from a running ComfyUI
+                                                   re-read api/node_schemas.json from a running ComfyUI
                                                    (with this pack installed), then write the files
 
 Model files carry the names users have. `controlnet_depth` reads `depth_frames.mp4` from
@@ -22,7 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from cli.workflow import api_to_ui  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SCHEMAS_FILE = HERE / "node_schemas.json"
+# ComfyUI lists every .json directly in workflows/ as a template card: only the UI workflows
+# live there; the API twins and the schemas sit in api/, which it does not look into.
+API_DIR = HERE / "api"
+SCHEMAS_FILE = API_DIR / "node_schemas.json"
 
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
 MOTION_V2 = "mm_sd_v15_v2.ckpt"
@@ -266,7 +269,7 @@ def expected_files(schemas: dict) -> dict:
     files = {}
     for name, build in WORKFLOWS.items():
         api = build()
-        files[HERE / f"{name}.api.json"] = as_json(api)
+        files[API_DIR / f"{name}.api.json"] = as_json(api)
         files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas))
     return files
 

@@ -38,3 +38,15 @@ def write_once(path: Path, make_state_dict) -> Path:
             else:
                 torch.save(state_dict, partial)
     return path
+
+
+def write_depth_video(input_dir: Path, name: str, frames: int, fps: float) -> Path:
+    """A small test-pattern video standing in for a depth-map video in ComfyUI's input folder."""
+    import subprocess
+
+    from animatediff_core.video_formats import ffmpeg_exe
+
+    path = input_dir / name
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={fps:g}",
+                    "-frames:v", str(frames), "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path

@@ -6,7 +6,6 @@ written into the server's input folder. Sizes, steps and frame counts are cut do
 """
 
 import re
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,12 +13,11 @@ import safetensors.torch
 import torch
 
 from animatediff_core.video import read_video_frames, save_video
-from animatediff_core.video_formats import ffmpeg_exe
 from cli.workflow import apply_overrides
 from workflows import build_workflows as build
 
 from .api import PromptFailed, node
-from .model_files import cache_dir, link_model, write_once
+from .model_files import cache_dir, link_model, write_depth_video, write_once
 
 SIZE = 32
 FPS = 8.0  # every workflow's Video Combine frame_rate
@@ -45,9 +43,7 @@ def workflow_files(comfy, sd15_checkpoint, controlnet_file, motion_module, motio
     motion_lora(build.ZOOM_IN, seed=1)
     motion_lora(build.PAN_LEFT, seed=2)
     domain_adapter(build.DOMAIN_ADAPTER, folder="loras")
-    depth = comfy.base_dir / "input" / build.DEPTH_VIDEO
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={FPS:g}",
-                    "-frames:v", str(DEPTH_VIDEO_FRAMES), "-pix_fmt", "yuv420p", str(depth)], check=True)
+    write_depth_video(comfy.base_dir / "input", build.DEPTH_VIDEO, DEPTH_VIDEO_FRAMES, FPS)
     return comfy
 
 
