@@ -24,13 +24,13 @@ FRONTEND_ONLY = NOTE_TYPES | {REROUTE, PRIMITIVE}
 
 # --- schema reading --------------------------------------------------------------------
 
-def _spec_type(spec) -> str:
+def spec_type(spec) -> str:
     """An input or output type as a name: a list of choices is a COMBO."""
     kind = spec[0] if isinstance(spec, (list, tuple)) else spec
     return "COMBO" if isinstance(kind, (list, tuple)) else kind
 
 
-def _spec_options(spec) -> dict:
+def spec_options(spec) -> dict:
     return spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
 
 
@@ -38,19 +38,19 @@ def _inputs(schema: dict, section: str) -> dict:
     return schema.get("input", {}).get(section) or {}
 
 
-def _all_inputs(schema: dict) -> dict:
+def all_inputs(schema: dict) -> dict:
     return {**_inputs(schema, "required"), **_inputs(schema, "optional")}
 
 
-def _is_widget(spec) -> bool:
-    options = _spec_options(spec)
-    return _spec_type(spec) in WIDGET_TYPES and not options.get("forceInput") and not options.get("defaultInput")
+def is_widget(spec) -> bool:
+    options = spec_options(spec)
+    return spec_type(spec) in WIDGET_TYPES and not options.get("forceInput") and not options.get("defaultInput")
 
 
-def _has_value_control(name: str, spec) -> bool:
+def has_value_control(name: str, spec) -> bool:
     """The frontend adds a 'control_after_generate' widget after these (seed-like) inputs."""
-    return bool(_spec_options(spec).get("control_after_generate")) or (
-        _spec_type(spec) == "INT" and name in ("seed", "noise_seed"))
+    return bool(spec_options(spec).get("control_after_generate")) or (
+        spec_type(spec) == "INT" and name in ("seed", "noise_seed"))
 
 
 def ordered_inputs(schema: dict) -> list:
@@ -66,7 +66,7 @@ def ordered_inputs(schema: dict) -> list:
 
 
 def _takes_upload(spec, required: bool) -> bool:
-    return required and _spec_type(spec) == "COMBO" and any(_spec_options(spec).get(o) for o in MEDIA_UPLOAD_OPTIONS)
+    return required and spec_type(spec) == "COMBO" and any(spec_options(spec).get(o) for o in MEDIA_UPLOAD_OPTIONS)
 
 
 def ui_widget_names(schema: dict) -> list:
@@ -75,8 +75,8 @@ def ui_widget_names(schema: dict) -> list:
     names, after_required = [], 0
     inputs = ordered_inputs(schema)
     for name, spec, required in inputs:
-        if _is_widget(spec):
-            names += [name, None] if _has_value_control(name, spec) else [name]
+        if is_widget(spec):
+            names += [name, None] if has_value_control(name, spec) else [name]
         if required:
             after_required = len(names)
     if any(_takes_upload(spec, required) for _, spec, required in inputs):
@@ -86,7 +86,7 @@ def ui_widget_names(schema: dict) -> list:
     return names
 
 
-def _display_name(schema: dict, class_type: str) -> str:
+def display_name(schema: dict, class_type: str) -> str:
     return schema.get("display_name") or class_type
 
 
@@ -194,148 +194,9 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
             if name not in inputs:
                 raise ValueError(f"{_node_label(node)}: required input '{name}' is not connected (or comes from a "
                                  "muted/bypassed node with nothing to pass through): connect it")
-        title = node.get("title") or _display_name(schema, class_type)
+        title = node.get("title") or display_name(schema, class_type)
         prompt[str(node["id"])] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
     return prompt
-
-
-# --- API -> UI -------------------------------------------------------------------------
-
-COLUMN_WIDTH, NODE_WIDTH, ROW_GAP = 400, 340, 40
-
-
-def _depths(api: dict) -> dict:
-    """Longest chain of links leading into each node: its column in the layout."""
-    depths = {}
-
-    def depth(node_id, seen=()):
-        if node_id not in depths:
-            if node_id in seen:
-                raise ValueError(f"node {node_id}: its inputs form a cycle")
-            sources = [v[0] for v in api[node_id]["inputs"].values() if is_link(v) and v[0] in api]
-            depths[node_id] = 1 + max((depth(s, seen + (node_id,)) for s in sources), default=-1)
-        return depths[node_id]
-
-    for node_id in api:
-        depth(node_id)
-    return depths
-
-
-def _node_height(widget_count: int, socket_count: int, multiline: int) -> int:
-    return 30 + 22 * socket_count + 26 * widget_count + 90 * multiline
-
-
-def _widget_default(spec):
-    options = _spec_options(spec)
-    if "default" in options:
-        return options["default"]
-    choices = spec[0] if isinstance(spec[0], (list, tuple)) else options.get("options") or []
-    return choices[0] if choices else {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(_spec_type(spec), "")
-
-
-def _frontend_value(previous, specs: dict) -> str:
-    """The value the frontend stores after a widget: a seed's control mode, or the upload button's."""
-    if previous is not None and _has_value_control(previous, specs[previous]):
-        return "fixed"
-    return "image"
-
-
-def _ui_widgets_values(inputs: dict, schema: dict) -> list:
-    """widgets_values for an API node's inputs; a linked widget keeps its default underneath."""
-    specs = _all_inputs(schema)
-    names = ui_widget_names(schema)
-    values = []
-    for position, name in enumerate(names):
-        if name is None:
-            values.append(_frontend_value(names[position - 1], specs))
-        else:
-            value = inputs.get(name)
-            values.append(_widget_default(specs[name]) if value is None or is_link(value) else value)
-    return values
-
-
-def _ui_sockets(node_id: str, api: dict, schemas: dict, links: list) -> list:
-    """The node's input slots (links and widgets turned into sockets); appends its links to `links`."""
-    inputs = api[node_id]["inputs"]
-    sockets = []
-    for name, spec, _ in ordered_inputs(schemas[api[node_id]["class_type"]]):
-        value = inputs.get(name)
-        if _is_widget(spec) and not is_link(value):
-            continue
-        socket = {"name": name, "type": _spec_type(spec), "link": None}
-        if _is_widget(spec):
-            socket["widget"] = {"name": name}
-        if is_link(value):
-            outputs = schemas.get(api.get(value[0], {}).get("class_type"), {}).get("output") or []
-            link_type = _spec_type(outputs[value[1]]) if value[1] < len(outputs) else "*"
-            socket["link"] = len(links) + 1
-            links.append([socket["link"], int(value[0]), value[1], int(node_id), len(sockets), link_type])
-        sockets.append(socket)
-    return sockets
-
-
-def api_to_ui(api: dict, schemas: dict, layout=None) -> dict:
-    """A workflow the frontend loads, from an API prompt. `layout` may give {node_id: [x, y]};
-    other nodes go in columns by dependency depth, left to right."""
-    layout = layout or {}
-    depths = _depths(api)
-    ids = sorted(api, key=lambda i: (depths[i], int(i)))
-    links, nodes, column_y = [], {}, {}
-    for order, node_id in enumerate(ids):
-        entry = api[node_id]
-        class_type = entry["class_type"]
-        schema = schemas.get(class_type)
-        if schema is None:
-            raise ValueError(f"node {node_id}: unknown node type '{class_type}'")
-        specs = _all_inputs(schema)
-        for name, value in entry["inputs"].items():
-            if name not in specs:
-                raise ValueError(f"node {node_id} ({class_type}): '{name}' is not an input of {class_type}")
-            if is_link(value) and value[0] not in api:
-                raise ValueError(f"node {node_id} ({class_type}): input '{name}' links to missing node {value[0]}")
-        sockets = _ui_sockets(node_id, api, schemas, links)
-        outputs = schema.get("output") or []
-        names = schema.get("output_name") or outputs
-        ui_outputs = [{"name": names[i], "type": _spec_type(t), "links": []} for i, t in enumerate(outputs)]
-        widget_count = sum(_is_widget(spec) for spec in specs.values())
-        multiline = sum(bool(_spec_options(spec).get("multiline")) for spec in specs.values())
-        height = _node_height(widget_count, max(len(sockets), len(ui_outputs)), multiline)
-        depth = depths[node_id]
-        y = column_y.get(depth, 50)
-        column_y[depth] = y + height + ROW_GAP
-        node = {
-            "id": int(node_id),
-            "type": class_type,
-            "pos": list(layout.get(node_id, [50 + depth * COLUMN_WIDTH, y])),
-            "size": [NODE_WIDTH, height],
-            "flags": {},
-            "order": order,
-            "mode": 0,
-            "inputs": sockets,
-            "outputs": ui_outputs,
-            "properties": {"Node name for S&R": class_type},
-            "widgets_values": _ui_widgets_values(entry["inputs"], schema),
-        }
-        title = entry.get("_meta", {}).get("title")
-        if title and title != _display_name(schema, class_type):
-            node["title"] = title
-        nodes[node_id] = node
-    for link_id, from_node, from_slot, _, _, _ in links:
-        outputs = nodes[str(from_node)]["outputs"]
-        if from_slot >= len(outputs):
-            raise ValueError(f"node {from_node}: has no output {from_slot}")
-        outputs[from_slot]["links"].append(link_id)
-        outputs[from_slot]["slot_index"] = from_slot
-    return {
-        "last_node_id": max((int(i) for i in api), default=0),
-        "last_link_id": len(links),
-        "nodes": [nodes[i] for i in ids],
-        "links": links,
-        "groups": [],
-        "config": {},
-        "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}},
-        "version": 0.4,
-    }
 
 
 # --- editing and checking API prompts --------------------------------------------------
@@ -390,7 +251,7 @@ def check_links(api: dict, schemas: dict) -> list:
         if schema is None:
             problems.append(f"{label}: unknown node type")
             continue
-        specs = _all_inputs(schema)
+        specs = all_inputs(schema)
         problems += [f"{label}: required input '{name}' is missing"
                      for name in _inputs(schema, "required") if name not in node["inputs"]]
         for name, value in node["inputs"].items():
@@ -410,7 +271,7 @@ def check_links(api: dict, schemas: dict) -> list:
                 problems.append(f"{label}: input '{name}' links to output {value[1]} of node {value[0]} "
                                 f"({source['class_type']}), which has {len(outputs)} outputs")
                 continue
-            output_type, input_type = _spec_type(outputs[value[1]]), _spec_type(specs[name])
+            output_type, input_type = spec_type(outputs[value[1]]), spec_type(specs[name])
             if not types_match(output_type, input_type):
                 problems.append(f"{label}: input '{name}' takes {input_type} but node {value[0]} "
                                 f"({source['class_type']}) output {value[1]} gives {output_type}")

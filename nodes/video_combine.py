@@ -27,6 +27,9 @@ class AnimateDiffVideoCombine:
     def INPUT_TYPES(cls):
         missing = [f"{name}: {reason}" for name, reason in format_availability().items() if reason]
         kept = ", ".join(name for name in FORMATS if name in RESTORES_WORKFLOW)
+        crf_formats = ", ".join(name for name, f in FORMATS.items() if f.crf_max)
+        crf_ranges = ", ".join(f"{name} 0-{f.crf_max}" for name, f in FORMATS.items() if f.crf_max)
+        pix_fmts = "; ".join(f"{name} {' / '.join(f.pix_fmts)}" for name, f in FORMATS.items())
         format_tip = (f"Container and codec. Dropped on ComfyUI, these restore the workflow: {kept}; for the others, "
                       "drop the first-frame PNG written beside the video. Every format is always listed; ") + (
             "not writable here: " + "; ".join(missing) if missing else "all of them can be written here.")
@@ -47,10 +50,12 @@ class AnimateDiffVideoCombine:
                 "save_output": ("BOOLEAN", {"default": True, "tooltip":
                                             "On: save to the output folder. Off: write to the temp folder (preview only)."}),
                 "crf": ("INT", {"default": 19, "min": 0, "max": 63, "tooltip":
-                                "h264/h265 (0-51), VP9/AV1 (0-63): lower is better quality and bigger files."}),
+                                f"Quality of {crf_formats} only (lower: better and bigger files); {crf_ranges}. A value "
+                                "outside the chosen format's range stops with an error saying its range."}),
                 "pix_fmt": (PIX_FMTS, {"default": "auto", "tooltip":
-                                       "Pixel format; 'auto' picks the most compatible one (with alpha when the frames have it). "
-                                       "10/16-bit formats receive 16-bit frames."}),
+                                       "Pixel format; 'auto' picks the most compatible one (with alpha when the frames "
+                                       f"have it). 10/16-bit formats receive 16-bit frames. Each format takes: {pix_fmts}; "
+                                       "any other stops with an error listing them."}),
                 "webp_quality": ("INT", {"default": 90, "min": 0, "max": 100, "tooltip": "WebP only: lossy quality."}),
                 "webp_lossless": ("BOOLEAN", {"default": False, "tooltip": "WebP only: exact pixels, bigger file."}),
                 "prores_profile": (list(PRORES_PROFILES), {"default": "auto", "tooltip":

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.workflow import api_to_ui, apply_overrides, check_links, is_ui_format, ui_to_api, ui_widget_names
+from cli.workflow import apply_overrides, check_links, is_ui_format, ui_to_api, ui_widget_names
+from workflows.ui_graph import api_to_ui
 from workflows import build_workflows as build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,18 +269,40 @@ def test_api_to_ui_round_trips_links_seeds_uploads_and_converted_widgets():
         "3": {"inputs": {"image": ["2", 0], "count": ["1", 1], "mode": "a"}, "class_type": "Sink",
               "_meta": {"title": "Shown"}},
     }
-    ui = api_to_ui(api, TEST_SCHEMAS, layout={"3": [900, 10]})
+    ui = api_to_ui(api, TEST_SCHEMAS)
     assert ui_to_api(ui, TEST_SCHEMAS) == api
     nodes = {n["id"]: n for n in ui["nodes"]}
     assert nodes[1]["widgets_values"] == [9, "fixed", 3]
     assert nodes[2]["widgets_values"] == ["x.mp4", 0, "", "image"]  # a linked widget keeps its default
     assert nodes[2]["title"] == "My frames" and "title" not in nodes[1]
-    assert nodes[3]["pos"] == [900, 10] and nodes[2]["pos"][0] > nodes[1]["pos"][0]
+    assert nodes[3]["pos"][0] > nodes[2]["pos"][0] > nodes[1]["pos"][0]  # columns by depth, left to right
     assert (ui["last_node_id"], ui["last_link_id"]) == (3, 3)
     for link_id, from_node, from_slot, to_node, to_slot, link_type in ui["links"]:
         assert link_id in nodes[from_node]["outputs"][from_slot]["links"]
         assert nodes[to_node]["inputs"][to_slot]["link"] == link_id
         assert nodes[from_node]["outputs"][from_slot]["type"] == link_type
+
+
+def test_groups_hold_their_nodes_and_nothing_else_and_the_note_comes_first():
+    api = {
+        "1": {"inputs": {"seed": 9, "steps": 3}, "class_type": "Source", "_meta": {"title": "Noise"}},
+        "2": {"inputs": {"file": "x.mp4", "cap": ["1", 1], "path": ""}, "class_type": "Upload", "_meta": {}},
+        "3": {"inputs": {"image": ["2", 0], "count": ["1", 1], "mode": "a"}, "class_type": "Sink", "_meta": {}},
+    }
+    ui = api_to_ui(api, TEST_SCHEMAS, note="**hello**", bands=[("Sources", {"Source", "Upload"})])
+    ui_to_api(ui, TEST_SCHEMAS)  # the note is the frontend's own, left out of the prompt
+    note = ui["nodes"][-1]
+    assert (note["type"], note["widgets_values"], note["id"]) == ("MarkdownNote", ["**hello**"], 4)
+    (group,) = ui["groups"]
+    x, y, w, h = group["bounding"]
+
+    def inside(node):
+        return (x <= node["pos"][0] and node["pos"][0] + node["size"][0] <= x + w
+                and y <= node["pos"][1] - 30 and node["pos"][1] + node["size"][1] <= y + h)
+
+    assert group["title"] == "Sources" and [n["id"] for n in ui["nodes"] if inside(n)] == [1, 2]
+    assert note["pos"][1] + note["size"][1] < y  # above everything else
+    assert 0 < ui["extra"]["ds"]["scale"] <= 1
 
 
 # --- editing and checking prompts --------------------------------------------------------

@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for cli/
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for ui_graph
 
-from cli.workflow import api_to_ui  # noqa: E402
+from ui_graph import api_to_ui  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # ComfyUI lists every .json directly in workflows/ as a template card: only the UI workflows
@@ -199,6 +200,35 @@ def prompt_travel() -> dict:
     return p.nodes
 
 
+# The groups an artist sees, top to bottom; checkpoint, latent and sampler stay ungrouped.
+BANDS = [
+    ("Prompts", {"CLIPTextEncode", "AnimateDiffPromptSchedule"}),
+    ("Motion", {"AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
+                "AnimateDiffContextOptions", "AnimateDiffValueSchedule"}),
+    ("ControlNet", {"ControlNetLoader", "ControlNetApplyAdvanced", "AnimateDiffLoadFrames"}),
+    ("Output", {"VAEDecode", "AnimateDiffVideoCombine", "ImageStitch"}),
+]
+FILES = (f"Put your SD1.5 checkpoint in `models/checkpoints` and `{MOTION_V2}` in `models/animatediff_models`, "
+         "then pick them in the loaders.")
+NOTES = {
+    "txt2vid": "**Text to video.** The motion module turns the checkpoint into an animation model: 16 frames "
+               "(the latent batch size) of one prompt.\n\n" + FILES,
+    "motionlora": "**Camera motion with MotionLoRAs.** A zoom-in and a pan-left MotionLoRA, each at its own "
+                  "strength, add up on the motion module.\n\n" + FILES + f" MotionLoRAs (`{ZOOM_IN}`, `{PAN_LEFT}`)"
+                  " go in `models/animatediff_motion_lora`.",
+    "controlnet_depth": "**Depth ControlNet over 32 frames.** Each depth frame conditions its own animation frame, "
+                        "also across context windows of 16.\n\n" + FILES + f" `{DEPTH_CONTROLNET}` goes in "
+                        f"`models/controlnet`; put `{DEPTH_VIDEO}` in ComfyUI's `input` folder (or a folder of depth "
+                        "images in Load Frames' `path`).",
+    "long_context": "**A 64-frame seamless loop.** Context Options sample it in windows of 16 that wrap around "
+                    "from the last frame to the first.\n\n" + FILES,
+    "domain_adapter": "**The v3 domain adapter at two strengths, side by side.** Alpha 1.0 (left) and 0.5 "
+                      f"(right).\n\nPut `{MOTION_V3}` in `models/animatediff_models` and `{DOMAIN_ADAPTER}` in "
+                      "`models/loras`, your SD1.5 checkpoint in `models/checkpoints`.",
+    "prompt_travel": "**Prompt travel through four seasons.** The Prompt Schedule gives every frame its own prompt, "
+                     "blended between keyframes; 48 frames in windows of 16 with FreeNoise.\n\n" + FILES,
+}
+
 WORKFLOWS = {
     "txt2vid": txt2vid,
     "motionlora": motionlora,
@@ -270,7 +300,7 @@ def expected_files(schemas: dict) -> dict:
     for name, build in WORKFLOWS.items():
         api = build()
         files[API_DIR / f"{name}.api.json"] = as_json(api)
-        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas))
+        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas, note=NOTES[name], bands=BANDS))
     return files
 
 

@@ -92,6 +92,19 @@ def test_nan_frame_rate_is_refused(comfy_pack):
         comfy_pack.run(combine_prompt("nan_rate", frame_rate=math.nan))
 
 
+@pytest.mark.parametrize("setting, expected", [
+    ({"crf": 60}, "crf 60 is out of range for video/h264-mp4: use 0 (best) to 51"),
+    ({"pix_fmt": "yuva420p"}, "pix_fmt 'yuva420p' does not fit video/h264-mp4; choose 'auto' or one of yuv420p, "
+                              "yuv420p10le, yuv444p"),
+])
+def test_video_settings_that_do_not_fit_the_format_name_the_input_and_its_range(comfy_pack, setting, expected):
+    prompt = combine_prompt("misfit")
+    prompt["combine"]["inputs"].update(setting)
+    with pytest.raises(PromptFailed) as failure:
+        comfy_pack.run(prompt)
+    assert expected in str(failure.value)
+
+
 def test_dropped_alpha_is_reported_on_the_node(comfy_pack):
     outputs = comfy_pack.run(combine_prompt("alpha_dropped", with_alpha=True))
     (note,) = outputs["combine"]["text"]

@@ -62,6 +62,44 @@ def test_sample_workflow_opens_without_missing_nodes_and_queues_as_its_api_twin(
     assert frontend.prompt() == json.loads((WORKFLOWS / "api" / f"{name}.api.json").read_text())
 
 
+def _overlap(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _within(inner, outer) -> bool:
+    return (outer[0] <= inner[0] and inner[0] + inner[2] <= outer[0] + outer[2]
+            and outer[1] <= inner[1] and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+@pytest.mark.parametrize("name", list(build.WORKFLOWS))
+def test_sample_workflow_is_readable_at_open(frontend, name):
+    """At the frontend's own node sizes: nothing overlaps, everything is in view, groups hold whole nodes."""
+    frontend.load(json.loads((WORKFLOWS / f"{name}.json").read_text()))
+    layout = frontend.evaluate("""() => {
+        const canvas = window.app.canvas, ds = canvas.ds, graph = window.app.graph;
+        // What is not under the side bar (64 px) and the top bars (80 px), in canvas pixels.
+        const rect = canvas.canvas.getBoundingClientRect();
+        const left = Math.max(rect.x, 64) - rect.x, top = Math.max(rect.y, 80) - rect.y;
+        return {
+            view: [left / ds.scale - ds.offset[0], top / ds.scale - ds.offset[1],
+                   (rect.width - left) / ds.scale, (rect.height - top) / ds.scale],
+            nodes: graph._nodes.map(n => ({title: n.title, type: n.type, box: Array.from(n.getBounding())})),
+            groups: (graph._groups || graph.groups || []).map(g => ({title: g.title,
+                                                                   box: Array.from(g._bounding || g.bounding)})),
+        };
+    }""")
+    nodes, groups = layout["nodes"], layout["groups"]
+    overlapping = [(a["title"], b["title"]) for i, a in enumerate(nodes) for b in nodes[i + 1:]
+                   if _overlap(a["box"], b["box"])]
+    assert overlapping == []
+    assert [n["title"] for n in nodes if not _within(n["box"], layout["view"])] == []
+    for group in groups:
+        cut = [n["title"] for n in nodes if _overlap(n["box"], group["box"]) and not _within(n["box"], group["box"])]
+        assert cut == [], f"group {group['title']} cuts through {cut}"
+    assert {"Prompts", "Motion", "Output"} <= {g["title"] for g in groups}
+    assert [n["type"] for n in nodes].count("MarkdownNote") == 1
+
+
 def video_combine_files(comfy, format_name: str, workflow: dict) -> dict:
     """[the video (for a PNG sequence, its first frame), the first-frame PNG beside it] that Video
     Combine writes with ``workflow`` embedded, as {filename, subfolder, type} entries."""
