@@ -9,7 +9,7 @@ from .errors import MotionModelError
 from .injection import Placement, UnetBlock, plan_injection
 from .loader import load_motion_model
 from .model import MotionModel
-from .motion_lora import compose_lora, domain_adapter_factors, load_domain_adapter, load_motion_lora
+from .motion_lora import domain_adapter_factors, load_domain_adapter, load_motion_lora
 from .temporal import TemporalTransformer, sinusoidal_pe
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "Placement",
     "TemporalTransformer",
     "UnetBlock",
-    "compose_lora",
     "domain_adapter_factors",
     "load_domain_adapter",
     "load_motion_lora",

@@ -30,19 +30,17 @@ class MotionModuleSet(nn.Module):
 
     def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str, ops=nn):
         super().__init__()
+        levels: dict[str, list] = {}  # "down_blocks.0" -> its modules, in the order block_names gives
+        for name in block_names(layout.base_model, layout.has_mid_block):
+            prefix = name.rpartition(".motion_modules.")[0]
+            levels.setdefault(prefix, []).append(MotionModule(channels[name], layout.pe_length, groupnorm, ops))
 
-        def level(prefix: str, count: int) -> MotionLevel:
-            return MotionLevel(
-                [
-                    MotionModule(channels[f"{prefix}.motion_modules.{j}"], layout.pe_length, groupnorm, ops)
-                    for j in range(count)
-                ]
-            )
+        def side(part: str) -> nn.ModuleList:
+            return nn.ModuleList([MotionLevel(modules) for prefix, modules in levels.items() if prefix.startswith(part)])
 
-        levels = range(len({n.split(".")[1] for n in channels if n.startswith("down_blocks.")}))
-        self.down_blocks = nn.ModuleList([level(f"down_blocks.{i}", 2) for i in levels])
-        self.mid_block = level("mid_block", 1) if layout.has_mid_block else None
-        self.up_blocks = nn.ModuleList([level(f"up_blocks.{i}", 3) for i in levels])
+        self.down_blocks = side("down_blocks.")
+        self.mid_block = MotionLevel(levels["mid_block"]) if "mid_block" in levels else None
+        self.up_blocks = side("up_blocks.")
 
 
 @dataclass(frozen=True)

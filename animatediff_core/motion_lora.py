@@ -38,15 +38,6 @@ MotionLora = LowRankFile
 DomainAdapter = LowRankFile
 
 
-def compose_lora(weight: torch.Tensor, factors) -> torch.Tensor:
-    """W + sum s * up @ down for ``factors = [(up, down, s), ...]``, in fp32; W is not modified."""
-    merged = weight.to(torch.float32, copy=True)
-    for up, down, strength in factors:
-        if strength:
-            merged.addmm_(up.to(merged), down.to(merged), alpha=float(strength))
-    return merged.to(weight.dtype)
-
-
 def load_motion_lora(source) -> MotionLora:
     """A MotionLoRA in the original, diffusers (``unet.``) or PEFT (lora_A/lora_B) spelling."""
     tensors, name = read_tensors(source)
@@ -66,9 +57,7 @@ def check_motion_lora(lora: MotionLora, motion_model) -> None:
     """Every target exists in the model with matching shapes (mid-block entries may be absent)."""
     weights = dict(motion_model.module.named_parameters())
     problems = []
-    for key, (up, down) in lora.layers.items():
-        if key.startswith("mid_block.") and not motion_model.has_mid_block:
-            continue
+    for key, (up, down) in lora_layers_for(lora, motion_model).items():
         weight = weights.get(key)
         if weight is None:
             problems.append(f"{key} does not exist in this {motion_model.family} model")
