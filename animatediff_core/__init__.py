@@ -1,8 +1,9 @@
 """AnimateDiff core: plain torch, no host imports.
 
 The temporal transformer, checkpoint formats and loading, MotionLoRA and domain
-adapter maths, the SD1.5 injection plan, noise schedules, context windows and
-video encoding. Each module has one job and is tested alone.
+adapter maths, the SD1.5 injection plan, noise schedules, keyframe schedules and
+context windows. Each module has one job and is tested alone. (Video files live
+beside it, in ../video.)
 """
 
 from .errors import MotionModelError

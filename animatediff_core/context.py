@@ -218,34 +218,29 @@ def _spacing(window: list[int], num_frames: int) -> int:
 
 
 def evaluate_windowed(
-    fn: Callable[[torch.Tensor, list[int]], torch.Tensor],
-    x: torch.Tensor,
+    fn: Callable[[list[int]], list[torch.Tensor]],
     num_frames: int,
     windows: list[list[int]],
     weights: list[torch.Tensor],
-) -> torch.Tensor:
-    """Call ``fn(x_window, window)`` per window and fuse the outputs with ``weights``.
-
-    ``x`` is ``(chunks * num_frames, ...)``, batch-major (row ``chunk * num_frames + frame``).
-    Each window gets its frames from every chunk, chunk order kept; chunks never mix.
-    """
-    if x.shape[0] % num_frames:
-        raise MotionModelError(f"expected a multiple of {num_frames} rows (chunks of frames), got {x.shape[0]}")
+) -> list[torch.Tensor]:
+    """Call ``fn(window)`` per window, which predicts some outputs (one per cond) for the window's
+    frames, ``(len(window), ...)`` each; fuse each output over the windows with ``weights``."""
     if len(windows) == 1 and windows[0] == list(range(num_frames)):
-        return fn(x, windows[0])  # one window over everything: exactly no context at all
-    chunks = x.shape[0] // num_frames
-    frame_shape = x.shape[1:]
-    video = x.reshape(chunks, num_frames, *frame_shape)
-    broadcast = (1, -1) + (1,) * len(frame_shape)
-    total = torch.zeros(video.shape, dtype=torch.float32, device=x.device)
-    weight_sum = torch.zeros(num_frames, dtype=torch.float32, device=x.device)
+        return fn(windows[0])  # one window over everything: exactly no context at all
+    totals, dtypes = None, None
+    weight_sum = torch.zeros(num_frames, dtype=torch.float32)
     for window, weight in zip(windows, weights):
-        index = torch.tensor(window, device=x.device)
-        weight = weight.to(device=x.device, dtype=torch.float32)
-        out = fn(video[:, index].reshape(chunks * len(window), *frame_shape), window)
-        total.index_add_(1, index, out.reshape(chunks, len(window), *frame_shape).float() * weight.view(broadcast))
-        weight_sum.index_add_(0, index, weight)
-    return (total / weight_sum.view(broadcast)).view(x.shape).to(x.dtype)
+        outputs = fn(window)
+        if totals is None:
+            totals = [torch.zeros((num_frames, *o.shape[1:]), dtype=torch.float32, device=o.device) for o in outputs]
+            dtypes = [o.dtype for o in outputs]
+        index = torch.tensor(window, device=totals[0].device)
+        weight = weight.to(device=totals[0].device, dtype=torch.float32)
+        for total, output in zip(totals, outputs):
+            total.index_add_(0, index, output.float() * weight.view(-1, *[1] * (output.ndim - 1)))
+        weight_sum.index_add_(0, index.cpu(), weight.cpu())
+    divisor = weight_sum.to(totals[0].device)
+    return [(total / divisor.view(-1, *[1] * (total.ndim - 1))).to(dtype) for total, dtype in zip(totals, dtypes)]
 
 
 def evaluations_per_frame(num_frames: int, options: ContextOptions, steps: int = 1) -> float:

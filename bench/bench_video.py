@@ -66,7 +66,7 @@ def child(format_name: str, frame_count: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from animatediff_core.video import save_video
+    from video.files import save_video
 
     y = torch.linspace(0, 1, SIZE)[:, None]
     x = torch.linspace(0, 1, SIZE)[None, :]

@@ -33,6 +33,7 @@ from ..animatediff_core import (
 )
 from ..animatediff_core.schedules import Schedule, sigmas
 from ..animatediff_core.temporal import group_norm_across_frames
+from ..video.errors import VideoError
 from .host_features import lookup, require
 
 log = logging.getLogger("AnimateDiff")
@@ -71,11 +72,11 @@ def full_path(folder: str, input_name: str, file_name: str) -> str:
 
 @contextlib.contextmanager
 def blame(input_name: str):
-    """Prefix a core error with the node input it came from."""
+    """Prefix a core (or video) error with the node input it came from."""
     try:
         yield
-    except MotionModelError as error:
-        raise MotionModelError(f"{input_name}: {error}") from error
+    except (MotionModelError, VideoError) as error:
+        raise type(error)(f"{input_name}: {error}") from error
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ import os
 
 import torch
 
-from ..animatediff_core import MotionModelError
-from ..animatediff_core.video import FOLDER_FRAME_RATE, VideoEncodeError, folder_images, read_video_frames
+from ..video.errors import VideoEncodeError, VideoError
+from ..video.files import FOLDER_FRAME_RATE, folder_images, read_video_frames
 from . import host
 from .widget_values import checks_numbers
 
@@ -95,19 +95,19 @@ class LoadFrames:
         input_name, location = frame_source(video, path)
         problem = missing_source(video, path)
         if problem:
-            raise MotionModelError(problem)
+            raise VideoError(problem)
         size = (width or -1, height or -1) if width or height else None
         try:
             with host.blame(input_name):
                 decoded = read_video_frames(location, max_frames=frame_cap, skip_first=skip_first,
                                             every_nth=every_nth, size=size)
         except VideoEncodeError as error:
-            raise MotionModelError(f"{input_name}: cannot read '{location}': it is not a video or image that "
+            raise VideoError(f"{input_name}: cannot read '{location}': it is not a video or image that "
                                    f"ffmpeg can decode (damaged or unsupported). {error}") from error
         if len(decoded.frames) == 0:
             reason = ("it holds no frames (empty or damaged)" if skip_first == 0
                       else f"no frames are left after skip_first {skip_first}: lower it")
-            raise MotionModelError(f"{input_name}: '{location}': {reason}")
+            raise VideoError(f"{input_name}: '{location}': {reason}")
         images = torch.from_numpy(decoded.frames).float() / 255
         text = f"{len(images)} frames, {images.shape[2]}x{images.shape[1]}, {decoded.fps:g} fps"
         return {"ui": {"text": [text]}, "result": (images, len(images), decoded.fps)}

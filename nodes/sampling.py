@@ -146,21 +146,14 @@ class MotionSampling:
             require("ControlNet hints", "ControlNet under Context Options")
         windows = context_windows(frames, context, _step_index(timestep, model_options))
         weights = window_weights(windows, frames, context)
-        count = len(conds)
 
-        def predict(x_window, window):
-            window_x = x_window[: len(window)]  # every chunk holds the same frames of x_in
+        def predict(window):  # one prediction per cond, for the window's frames
             self.video_frames = len(window)
             with _hints_for(controls, window, frames):
-                outputs = executor(
-                    model, _slice_conds(conds, window, frames), window_x, timestep[window],
-                    _with_frames(model_options, window), *args, **kwargs,
-                )
-            return torch.cat(outputs)
+                return executor(model, _slice_conds(conds, window, frames), x_in[window], timestep[window],
+                                _with_frames(model_options, window), *args, **kwargs)
 
-        # Each cond's prediction is one chunk of frames, so windows fuse them all at once.
-        fused = evaluate_windowed(predict, torch.cat([x_in] * count), frames, windows, weights)
-        return list(fused.chunk(count))
+        return evaluate_windowed(predict, frames, windows, weights)
 
     # -- the motion module call ----------------------------------------------------------------
 

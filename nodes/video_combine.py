@@ -1,7 +1,7 @@
 """Video Combine: IMAGE frames -> a video or animated image with the workflow inside, shown in the node."""
 
-from ..animatediff_core.video import save_video
-from ..animatediff_core.video_formats import FORMATS, PRORES_PROFILES, RESTORES_WORKFLOW, EncodeSettings, format_availability
+from ..video.files import save_video
+from ..video.formats import FORMATS, PRORES_PROFILES, RESTORES_WORKFLOW, EncodeSettings, format_availability
 from . import host
 from .widget_values import checks_numbers
 

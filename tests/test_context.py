@@ -223,67 +223,57 @@ def test_overlap_linear_single_window_is_flat():
 
 # --- evaluate_windowed ------------------------------------------------------------------
 
-def frame_codes(chunks, num_frames, channels=3):
-    """x[chunk*num_frames + f] filled with 1000*chunk + f (exact in float32)."""
-    codes = torch.tensor([1000.0 * c + f for c in range(chunks) for f in range(num_frames)])
-    return codes.view(-1, 1, 1, 1).expand(-1, channels, 2, 2).contiguous()
+def frame_codes(num_frames, channels=3):
+    """x[f] filled with f (exact in float32)."""
+    return torch.arange(num_frames, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, channels, 2, 2).contiguous()
 
 
-def test_single_window_calls_fn_once_on_x_itself():
-    x = torch.randn(2 * 12, 4, 3, 3)
+def test_single_window_calls_fn_once_and_returns_its_outputs():
+    x = torch.randn(12, 4, 3, 3)
     seen = []
 
-    def fn(batch, window):
-        seen.append((batch, window))
-        return torch.sin(batch) * 3 + 1
+    def fn(window):
+        seen.append(window)
+        return [torch.sin(x) * 3 + 1, x]
 
     windows = context_windows(12, ContextOptions())
-    out = evaluate_windowed(fn, x, 12, windows, window_weights(windows, 12, ContextOptions()))
-    assert torch.equal(out, torch.sin(x) * 3 + 1)
-    assert len(seen) == 1 and seen[0][0] is x and seen[0][1] == list(range(12))
+    out = evaluate_windowed(fn, 12, windows, window_weights(windows, 12, ContextOptions()))
+    assert torch.equal(out[0], torch.sin(x) * 3 + 1) and out[1] is x
+    assert seen == [list(range(12))]
 
 
 @pytest.mark.parametrize("fuse_method", FUSE_METHODS)
 @pytest.mark.parametrize("options", [dict(), dict(schedule="looped", context_stride=2), dict(schedule="uniform")], ids=repr)
-def test_identity_fn_returns_x(fuse_method, options):
+def test_identity_fn_returns_every_output(fuse_method, options):
     options = ContextOptions(fuse_method=fuse_method, **options)
-    x = torch.randn(2 * 50, 4, 3, 3)
+    cond, uncond = torch.randn(50, 4, 3, 3), torch.randn(50, 4, 3, 3)
     windows = context_windows(50, options, step=2)
-    out = evaluate_windowed(lambda batch, window: batch, x, 50, windows, window_weights(windows, 50, options))
-    assert out.shape == x.shape and out.dtype == x.dtype
-    assert torch.allclose(out, x, rtol=1e-6, atol=1e-6)
+    out = evaluate_windowed(lambda w: [cond[w], uncond[w]], 50, windows, window_weights(windows, 50, options))
+    assert [o.shape for o in out] == [cond.shape, uncond.shape] and out[0].dtype == cond.dtype
+    assert torch.allclose(out[0], cond, rtol=1e-6, atol=1e-6) and torch.allclose(out[1], uncond, rtol=1e-6, atol=1e-6)
 
 
-def test_each_call_sees_exactly_its_frames_per_chunk():
-    num_frames, chunks = 45, 3
+def test_each_window_is_called_once_and_outputs_never_mix():
+    num_frames = 45
     options = ContextOptions(closed_loop=True, context_stride=2)
     windows = context_windows(num_frames, options)
-    calls = []
+    codes, calls = frame_codes(num_frames), []
 
-    def fn(batch, window):
-        expected = torch.tensor([1000.0 * c + f for c in range(chunks) for f in window])
-        assert torch.equal(batch[:, 0, 0, 0], expected)  # chunk-major, window order kept
+    def fn(window):
         calls.append(window)
-        chunk_index = torch.arange(chunks).repeat_interleave(len(window)).view(-1, 1, 1, 1)
-        return batch + chunk_index
+        return [codes[window] + 1000 * k for k in range(3)]
 
-    x = frame_codes(chunks, num_frames)
-    out = evaluate_windowed(fn, x, num_frames, windows, window_weights(windows, num_frames, options))
+    out = evaluate_windowed(fn, num_frames, windows, window_weights(windows, num_frames, options))
     assert calls == windows
-    chunk_of_row = torch.arange(chunks).repeat_interleave(num_frames).view(-1, 1, 1, 1)
-    assert torch.allclose(out, x + chunk_of_row, atol=1e-3)
+    for k, fused in enumerate(out):
+        assert torch.allclose(fused, codes + 1000 * k, atol=1e-3)
 
 
-def test_half_precision_input_keeps_its_dtype():
-    x = torch.randn(2 * 40, 4, 2, 2).half()
+def test_half_precision_outputs_keep_their_dtype():
+    x = torch.randn(40, 4, 2, 2).half()
     windows = context_windows(40, ContextOptions())
-    out = evaluate_windowed(lambda b, w: b, x, 40, windows, window_weights(windows, 40, ContextOptions()))
+    (out,) = evaluate_windowed(lambda w: [x[w]], 40, windows, window_weights(windows, 40, ContextOptions()))
     assert out.dtype == torch.float16 and torch.allclose(out, x)
-
-
-def test_rows_not_a_multiple_of_frames_is_refused():
-    with pytest.raises(MotionModelError, match="multiple of 40"):
-        evaluate_windowed(lambda b, w: b, torch.zeros(41, 1), 40, [list(range(40))], [torch.ones(40)])
 
 
 # --- validation and reporting -----------------------------------------------------------

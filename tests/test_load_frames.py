@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from animatediff_core.errors import MotionModelError
-from animatediff_core.video import FOLDER_FRAME_RATE, folder_images, read_video_frames, save_video
+from video.errors import VideoError
+from video.files import FOLDER_FRAME_RATE, folder_images, read_video_frames, save_video
 
 SHADES = [10, 40, 70, 100, 130, 160, 190, 220, 250]  # frame i is grey SHADES[i]
 
@@ -52,7 +52,7 @@ def test_one_side_of_the_size_keeps_the_aspect_ratio(tmp_path):
 
 def test_empty_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
-    with pytest.raises(MotionModelError, match=r"holds no images \(.png"):
+    with pytest.raises(VideoError, match=r"holds no images \(.png"):
         read_video_frames(tmp_path)
 
 

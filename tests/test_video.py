@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from animatediff_core.errors import MotionModelError
-from animatediff_core.video import (
+from video.errors import VideoError
+from video.files import (
     SEQUENCE_PATTERN,
     VideoEncodeError,
     playback_order,
@@ -24,7 +24,7 @@ from animatediff_core.video import (
     resolve_output_stem,
     save_video,
 )
-from animatediff_core.video_formats import FFMPEG_ENV, FORMATS, EncodeSettings, ffmpeg_exe, format_availability
+from video.formats import FFMPEG_ENV, FORMATS, EncodeSettings, ffmpeg_exe, format_availability
 
 FPS = 8.0
 FRAMES, HEIGHT, WIDTH = 16, 48, 64
@@ -352,7 +352,7 @@ def test_gif_and_webp_without_metadata_stay_valid(tmp_path):
 # --- frame counts and order --------------------------------------------------------------------
 
 def test_zero_frames_are_refused_clearly(tmp_path):
-    with pytest.raises(MotionModelError, match="0 frames"):
+    with pytest.raises(VideoError, match="0 frames"):
         save(torch.zeros(0, HEIGHT, WIDTH, 3), "video/h264-mp4", tmp_path)
     assert all_files(tmp_path / "output") == []
 
@@ -441,11 +441,11 @@ def test_sixteen_bit_png_sequence(tmp_path):
 
 
 def test_settings_outside_a_format_are_refused(tmp_path):
-    with pytest.raises(MotionModelError, match="pix_fmt 'bgra' does not fit video/h264-mp4.*yuv420p"):
+    with pytest.raises(VideoError, match="pix_fmt 'bgra' does not fit video/h264-mp4.*yuv420p"):
         save(moving_frames(2), "video/h264-mp4", tmp_path, settings=EncodeSettings(pix_fmt="bgra"))
-    with pytest.raises(MotionModelError, match="crf 60 is out of range for video/h265-mp4"):
+    with pytest.raises(VideoError, match="crf 60 is out of range for video/h265-mp4"):
         save(moving_frames(2), "video/h265-mp4", tmp_path, settings=EncodeSettings(crf=60))
-    with pytest.raises(MotionModelError, match="Unknown format 'video/avi'.*image/gif"):
+    with pytest.raises(VideoError, match="Unknown format 'video/avi'.*image/gif"):
         save(moving_frames(2), "video/avi", tmp_path)
 
 
@@ -454,7 +454,7 @@ def test_settings_outside_a_format_are_refused(tmp_path):
 @pytest.mark.parametrize("prefix", ["../x", "a/../../x", "..", "sub/..", "/tmp/absolute", "\\\\server\\x", "C:\\x"])
 def test_prefix_outside_the_output_folder_is_refused(prefix, tmp_path):
     output = tmp_path / "output"
-    with pytest.raises(MotionModelError, match="filename_prefix"):
+    with pytest.raises(VideoError, match="filename_prefix"):
         save_video(moving_frames(2), "video/h264-mp4", output, prefix, frame_rate=FPS, preview_dir=tmp_path / "temp")
     assert all_files(tmp_path) in ([], ["output"])
 
@@ -473,7 +473,7 @@ def test_subfolders_and_counter(tmp_path):
 def test_unwritable_output_folder_gives_a_clear_error(tmp_path):
     blocker = tmp_path / "output"
     blocker.write_text("a file where the output folder should be")
-    with pytest.raises(MotionModelError, match="Cannot write to the output folder"):
+    with pytest.raises(VideoError, match="Cannot write to the output folder"):
         save(moving_frames(2), "video/h264-mp4", tmp_path)
     assert all_files(tmp_path) == ["output"]
 
@@ -481,7 +481,7 @@ def test_unwritable_output_folder_gives_a_clear_error(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores permissions")
 def test_read_only_output_folder_gives_a_clear_error(tmp_path):
     (tmp_path / "output").mkdir(mode=0o500)
-    with pytest.raises(MotionModelError, match="Cannot write to the output folder"):
+    with pytest.raises(VideoError, match="Cannot write to the output folder"):
         save(moving_frames(2), "video/h264-mp4", tmp_path)
     assert all_files(tmp_path / "output") == []
 
@@ -519,7 +519,7 @@ def test_missing_encoders_are_reported_not_dropped(tmp_path, monkeypatch):
     assert list(availability) == list(FORMATS)
     assert availability["video/h264-mp4"] is None and availability["image/gif"] is None
     assert "libsvtav1 or libaom-av1" in availability["video/av1-webm"]
-    with pytest.raises(MotionModelError, match="Format video/prores-mov is not available: .*prores_ks"):
+    with pytest.raises(VideoError, match="Format video/prores-mov is not available: .*prores_ks"):
         save(moving_frames(2), "video/prores-mov", tmp_path)
 
 
@@ -529,10 +529,10 @@ def test_a_system_ffmpeg_is_used_only_when_asked_for(monkeypatch):
     monkeypatch.delenv(FFMPEG_ENV, raising=False)
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: "/usr/bin/ffmpeg")
-    with pytest.raises(MotionModelError, match=f"set {FFMPEG_ENV}=/usr/bin/ffmpeg"):
+    with pytest.raises(VideoError, match=f"set {FFMPEG_ENV}=/usr/bin/ffmpeg"):
         ffmpeg_exe()
     monkeypatch.setenv(FFMPEG_ENV, "/nonexistent/ffmpeg")
-    with pytest.raises(MotionModelError, match="not an executable"):
+    with pytest.raises(VideoError, match="not an executable"):
         ffmpeg_exe()
 
 
@@ -558,7 +558,7 @@ def test_alpha_dropped_by_the_format_is_noted_for_the_user(tmp_path):
 
 @pytest.mark.parametrize("prefix", ["cat\x00dog", "videos/cat\ndog"])
 def test_prefix_with_characters_no_file_name_holds_is_refused(prefix, tmp_path):
-    with pytest.raises(MotionModelError) as refused:
+    with pytest.raises(VideoError) as refused:
         save_video(moving_frames(2), "image/gif", tmp_path, prefix, frame_rate=FPS, preview_dir=tmp_path)
     assert str(refused.value).startswith(f"filename_prefix {prefix!r} contains ")
     assert "which file names cannot hold: use letters, digits" in str(refused.value)
@@ -600,7 +600,7 @@ class Reporting(real_popen):
         if kwargs.get("stdin") == subprocess.PIPE:  # the encoder, fed frame by frame
             print("ffmpeg", self.pid, flush=True)
 subprocess.Popen = Reporting
-from animatediff_core.video import save_video
+from video.files import save_video
 def slow(done, total):
     print("fed", done, flush=True)
     time.sleep(0.5)

@@ -44,7 +44,7 @@ def write_depth_video(input_dir: Path, name: str, frames: int, fps: float) -> Pa
     """A small test-pattern video standing in for a depth-map video in ComfyUI's input folder."""
     import subprocess
 
-    from animatediff_core.video_formats import ffmpeg_exe
+    from video.formats import ffmpeg_exe
 
     path = input_dir / name
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=64x48:rate={fps:g}",

@@ -58,8 +58,8 @@ def test_v1_samples_with_the_unets_norms_across_frames_and_leaves_the_model_as_i
                                                                                       motion_module):
     # Same seed, same weights: v1 and v3 modules differ only in how the original code samples them
     # (16 frames use the same positional encodings of both).
-    v1 = motion_module("mm_sd_v15.ckpt", "v1", seed=3)
-    v3 = motion_module("v3_sd15_mm.ckpt", "v3", seed=3)
+    v1 = motion_module("v1_twin_of_v3.ckpt", "v1", seed=3)
+    v3 = motion_module("v3_twin_of_v1.ckpt", "v3", seed=3)
     as_v1 = sample(comfy_pack, files["ckpt"], animatediff(v1, beta_schedule="use existing"), seed=5)
     as_v3 = sample(comfy_pack, files["ckpt"], animatediff(v3, beta_schedule="use existing"), seed=5)
     assert torch.isfinite(as_v1).all() and (as_v1 - as_v3).abs().max() > 1e-3

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from animatediff_core.video import read_video_frames
+from video.files import read_video_frames
 
 from .model_files import cache_dir
 

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from animatediff_core.video import read_video_frames
-from animatediff_core.video_formats import ffmpeg_exe
+from video.files import read_video_frames
+from video.formats import ffmpeg_exe
 
 NODE = "AnimateDiffVideoCombine"
 FRAMES, WIDTH, HEIGHT = 12, 64, 48

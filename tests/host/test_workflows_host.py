@@ -12,7 +12,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from animatediff_core.video import read_video_frames, save_video
+from video.files import read_video_frames, save_video
 from cli.workflow import apply_overrides
 from workflows import build_workflows as build
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import MotionModelError
+from .errors import VideoError
 
 FFMPEG_ENV = "ANIMATEDIFF_FFMPEG"
 PRORES_PROFILES = ("auto", "proxy", "lt", "standard", "hq", "4444", "4444xq")
@@ -52,7 +52,7 @@ class VideoFormat:
     def resolve_pix_fmt(self, settings: EncodeSettings, has_alpha: bool) -> str:
         if settings.pix_fmt != "auto":
             if settings.pix_fmt not in self.pix_fmts:
-                raise MotionModelError(
+                raise VideoError(
                     f"pix_fmt {settings.pix_fmt!r} does not fit {self.name}; "
                     f"choose 'auto' or one of {', '.join(self.pix_fmts)}."
                 )
@@ -138,7 +138,7 @@ def get_format(name: str) -> VideoFormat:
     try:
         return FORMATS[name]
     except KeyError:
-        raise MotionModelError(f"Unknown format {name!r}; choose one of {', '.join(FORMATS)}.") from None
+        raise VideoError(f"Unknown format {name!r}; choose one of {', '.join(FORMATS)}.") from None
 
 
 def ffmpeg_exe() -> str:
@@ -150,23 +150,23 @@ def ffmpeg_exe() -> str:
     chosen = os.environ.get(FFMPEG_ENV)
     if chosen:
         if not os.access(chosen, os.X_OK):
-            raise MotionModelError(f"{FFMPEG_ENV}={chosen!r} is not an executable file.")
+            raise VideoError(f"{FFMPEG_ENV}={chosen!r} is not an executable file.")
         return chosen
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise MotionModelError(
+        raise VideoError(
             f"No ffmpeg: the imageio-ffmpeg package is not installed (pip install imageio-ffmpeg), "
             f"and {FFMPEG_ENV} is not set."
         ) from None
     try:
         exe = imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
-        raise MotionModelError(f"No ffmpeg: {e} Or set {FFMPEG_ENV}.") from None
+        raise VideoError(f"No ffmpeg: {e} Or set {FFMPEG_ENV}.") from None
     bundled_dir = Path(imageio_ffmpeg.__file__).resolve().parent
     if os.environ.get("IMAGEIO_FFMPEG_EXE") or bundled_dir in Path(exe).resolve().parents:
         return exe
-    raise MotionModelError(
+    raise VideoError(
         f"imageio-ffmpeg has no ffmpeg binary for this platform (it found {exe!r} on the system). "
         f"To use that one, set {FFMPEG_ENV}={exe}."
     )
@@ -185,7 +185,7 @@ def format_availability() -> dict[str, str | None]:
     try:
         exe = ffmpeg_exe()
         encoders = _encoders_of(exe)
-    except (MotionModelError, OSError, subprocess.CalledProcessError) as e:
+    except (VideoError, OSError, subprocess.CalledProcessError) as e:
         return {name: str(e) for name in FORMATS}
     return {
         name: None if any(e in encoders for e in f.encoders)
@@ -195,9 +195,9 @@ def format_availability() -> dict[str, str | None]:
 
 
 def pick_encoder(fmt: VideoFormat) -> tuple[str, str]:
-    """(ffmpeg exe, encoder) for `fmt`, or a MotionModelError saying why it cannot be written."""
+    """(ffmpeg exe, encoder) for `fmt`, or a VideoError saying why it cannot be written."""
     reason = format_availability()[fmt.name]
     if reason is not None:
-        raise MotionModelError(f"Format {fmt.name} is not available: {reason}")
+        raise VideoError(f"Format {fmt.name} is not available: {reason}")
     exe = ffmpeg_exe()
     return exe, next(e for e in fmt.encoders if e in _encoders_of(exe))

@@ -26,18 +26,14 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .errors import MotionModelError
-from .video_formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
-from .video_metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
+from .errors import VideoEncodeError, VideoError
+from .formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
+from .metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
 
 log = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 512
 SEQUENCE_PATTERN = "frame_%05d.png"
-
-
-class VideoEncodeError(RuntimeError):
-    """ffmpeg failed; the message names the format and quotes ffmpeg."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,14 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
         prefix = prefix.replace(token, time.strftime(code))
     bad = sorted({repr(c) for c in prefix if ord(c) < 32 or (os.name == "nt" and c in '<>:"|?*')})
     if bad:
-        raise MotionModelError(
+        raise VideoError(
             f"filename_prefix {filename_prefix!r} contains {', '.join(bad)}, which file names cannot hold: use "
             "letters, digits, spaces, '-', '_' and '.', with '/' between subfolders.")
     parts = re.split(r"[\\/]+", prefix.strip())
     if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
-        raise MotionModelError(f"filename_prefix {filename_prefix!r} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
+        raise VideoError(f"filename_prefix {filename_prefix!r} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
     if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix) or prefix.startswith(("/", "\\")) or ".." in parts:
-        raise MotionModelError(
+        raise VideoError(
             f"filename_prefix {filename_prefix!r} points outside the output folder; "
             f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
         )
@@ -81,7 +77,7 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
         folder.mkdir(parents=True, exist_ok=True)
         existing = os.listdir(folder)
     except OSError as e:
-        raise MotionModelError(f"Cannot write to the output folder {folder}: {e.strerror or e}.") from None
+        raise VideoError(f"Cannot write to the output folder {folder}: {e.strerror or e}.") from None
     name = parts[-1]
     used = (re.match(re.escape(name) + r"_(\d{5,})(?![^._])", entry) for entry in existing)
     counter = max((int(m.group(1)) for m in used if m), default=0) + 1
@@ -181,13 +177,13 @@ def _main_output_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: En
 
 def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: EncodeSettings) -> None:
     if len(frames) == 0:
-        raise MotionModelError("Video Combine got 0 frames: there is nothing to write. Check the node feeding 'images'.")
+        raise VideoError("Video Combine got 0 frames: there is nothing to write. Check the node feeding 'images'.")
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
-        raise MotionModelError(f"images must be (frames, height, width, 1|3|4 channels); got shape {tuple(frames.shape)}.")
+        raise VideoError(f"images must be (frames, height, width, 1|3|4 channels); got shape {tuple(frames.shape)}.")
     if not frame_rate > 0:
-        raise MotionModelError(f"frame_rate must be above 0; got {frame_rate}.")
+        raise VideoError(f"frame_rate must be above 0; got {frame_rate}.")
     if fmt.crf_max and not 0 <= settings.crf <= fmt.crf_max:
-        raise MotionModelError(f"crf {settings.crf} is out of range for {fmt.name}: use 0 (best) to {fmt.crf_max}.")
+        raise VideoError(f"crf {settings.crf} is out of range for {fmt.name}: use 0 (best) to {fmt.crf_max}.")
 
 
 def save_video(
@@ -367,7 +363,7 @@ def _temporary_twin(path: Path, is_dir: bool) -> Path:
     try:
         twin.mkdir() if is_dir else twin.touch(exist_ok=False)
     except OSError as e:
-        raise MotionModelError(f"Cannot write to the output folder {path.parent}: {e.strerror or e}.") from None
+        raise VideoError(f"Cannot write to the output folder {path.parent}: {e.strerror or e}.") from None
     return twin
 
 
@@ -469,7 +465,7 @@ def read_video_frames(
     needs the libvpx decoder and is not read.
     """
     if every_nth < 1 or skip_first < 0 or max_frames < 0:
-        raise MotionModelError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
+        raise VideoError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
     filters = [f"trim=start_frame={skip_first}", f"select='not(mod(n,{every_nth}))'"]
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
@@ -480,7 +476,7 @@ def read_video_frames(
         if is_folder:
             images = folder_images(path)
             if not images:
-                raise MotionModelError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+                raise VideoError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
             _concat_list(images, Path(scratch) / "frames.ffconcat")
             source = ["-f", "concat", "-safe", "0", "-i", str(Path(scratch) / "frames.ffconcat")]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *source, "-map", "0:v:0", "-vf", ",".join(filters),
