@@ -160,6 +160,9 @@ def _widget_inputs(node: dict, schema: dict) -> dict:
     if isinstance(values, dict):  # some custom nodes store widgets by name
         return {name: values[name] for name in names if name is not None and name in values}
     values = values or []
+    required = {name for name, _, is_required in ordered_inputs(schema) if is_required}
+    if len(values) < len(names) and not required & set(names[len(values):]):
+        names = names[:len(values)]  # saved before these optional inputs existed: the server uses their defaults
     if len(values) != len(names):
         raise ValueError(
             f"{_node_label(node)}: has {len(values)} widget values but {node.get('type')} takes {len(names)} "

@@ -255,6 +255,13 @@ def test_unknown_node_type_is_named():
         ui_to_api(graph, TEST_SCHEMAS)
 
 
+def test_a_workflow_saved_before_an_optional_input_existed_still_converts():
+    schemas = {"Knob": schema({"amount": ["FLOAT"]}, {"extra": ["BOOLEAN", {"default": False}]})}
+    assert ui_to_api(ui_graph([ui_node(1, "Knob", [0.3])], []), schemas)["1"]["inputs"] == {"amount": 0.3}
+    with pytest.raises(ValueError, match="has 0 widget values but Knob takes 2"):
+        ui_to_api(ui_graph([ui_node(1, "Knob", [])], []), schemas)  # a required one is still missing
+
+
 def test_wrong_number_of_widget_values_is_named():
     graph = ui_graph([ui_node(1, "Source", [5, 20])], [])
     with pytest.raises(ValueError, match=r"node 1 \(Source\): has 2 widget values but Source takes 3"):
