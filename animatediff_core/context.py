@@ -227,20 +227,20 @@ def evaluate_windowed(
     frames, ``(len(window), ...)`` each; fuse each output over the windows with ``weights``."""
     if len(windows) == 1 and windows[0] == list(range(num_frames)):
         return fn(windows[0])  # one window over everything: exactly no context at all
-    totals, dtypes = None, None
-    weight_sum = torch.zeros(num_frames, dtype=torch.float32)
+    totals = dtypes = weight_sum = None
     for window, weight in zip(windows, weights):
         outputs = fn(window)
-        if totals is None:
-            totals = [torch.zeros((num_frames, *o.shape[1:]), dtype=torch.float32, device=o.device) for o in outputs]
+        if totals is None:  # shapes, dtypes and device as the first window's outputs
+            device = outputs[0].device
+            totals = [torch.zeros((num_frames, *o.shape[1:]), dtype=torch.float32, device=device) for o in outputs]
             dtypes = [o.dtype for o in outputs]
-        index = torch.tensor(window, device=totals[0].device)
-        weight = weight.to(device=totals[0].device, dtype=torch.float32)
+            weight_sum = torch.zeros(num_frames, dtype=torch.float32, device=device)
+        index = torch.tensor(window, device=device)
+        weight = weight.to(device=device, dtype=torch.float32)
         for total, output in zip(totals, outputs):
             total.index_add_(0, index, output.float() * weight.view(-1, *[1] * (output.ndim - 1)))
-        weight_sum.index_add_(0, index.cpu(), weight.cpu())
-    divisor = weight_sum.to(totals[0].device)
-    return [(total / divisor.view(-1, *[1] * (total.ndim - 1))).to(dtype) for total, dtype in zip(totals, dtypes)]
+        weight_sum.index_add_(0, index, weight)
+    return [(total / weight_sum.view(-1, *[1] * (total.ndim - 1))).to(dtype) for total, dtype in zip(totals, dtypes)]
 
 
 def evaluations_per_frame(num_frames: int, options: ContextOptions, steps: int = 1) -> float:

@@ -295,8 +295,11 @@ def _side_inputs(side_dir: Path, fmt: VideoFormat, texts: dict[str, str], audio:
 def _written_atomically(final: SavedVideo, video_is_dir: bool):
     """Temporary twins of the final paths: renamed to them if the block succeeds, deleted if not."""
     partial: dict[Path, Path] = {}
+    paths = list(dict.fromkeys(p for p in (final.video, final.first_frame, final.preview) if p is not None))
+    for folder in dict.fromkeys(path.parent for path in paths):  # each folder once: the video's and the preview's
+        _remove_abandoned(folder)
     try:
-        for path in dict.fromkeys(p for p in (final.video, final.first_frame, final.preview) if p is not None):
+        for path in paths:
             partial[path] = _temporary_twin(path, is_dir=video_is_dir and path == final.video)
         yield partial
         for path, temporary in partial.items():
@@ -358,7 +361,6 @@ def _scratch_dir(kind: str):
 
 def _temporary_twin(path: Path, is_dir: bool) -> Path:
     """A hidden name beside `path` (same filesystem, so the final rename is atomic)."""
-    _remove_abandoned(path.parent)
     twin = path.with_name(f".{path.name}.{_OWNER}.{secrets.token_hex(4)}.partial")
     try:
         twin.mkdir() if is_dir else twin.touch(exist_ok=False)
