@@ -53,6 +53,17 @@ def load_motion_lora(source) -> MotionLora:
     return LowRankFile(name, layers, _rank(layers, name))
 
 
+def motion_lora_tensors(lora: MotionLora) -> dict[str, torch.Tensor]:
+    """The factors in the original MotionLoRA spelling, as the official files hold them:
+    ``<stem>.processor.to_q_lora.down.weight`` (to_out.0 becomes ``to_out_lora``)."""
+    tensors = {}
+    for key, (up, down) in lora.layers.items():
+        stem, _, target = key.removesuffix(".weight").rpartition(".to_")
+        name = f"{stem}.processor.to_{target.removesuffix('.0')}_lora"
+        tensors[f"{name}.down.weight"], tensors[f"{name}.up.weight"] = down, up
+    return tensors
+
+
 def check_motion_lora(lora: MotionLora, motion_model) -> None:
     """Every target exists in the model with matching shapes (mid-block entries may be absent)."""
     weights = dict(motion_model.module.named_parameters())

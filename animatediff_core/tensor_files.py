@@ -1,11 +1,13 @@
-"""Reading tensor files safely: safetensors, or pickles loaded without executing code."""
+"""Tensor files: reading safetensors, or pickles loaded without executing code; writing
+safetensors so that a reader never sees a half-written file."""
 
+import contextlib
 import os
 import pickle
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from .errors import MotionModelError
 
@@ -25,6 +27,25 @@ def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
     if not path.is_file():
         raise MotionModelError(f"{path}: no such file")
     return clean_state_dict(_read_file(path)), str(path)
+
+
+def write_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Save as safetensors through a temporary name beside ``path``, renamed only when complete."""
+    with atomic_path(Path(path)) as partial:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, partial, metadata=metadata)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary name beside ``path`` to write to: renamed to ``path`` if the block succeeds,
+    deleted if not (an error, an interrupt). Its ``.partial`` suffix keeps model lists from
+    offering it while it is written."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _read_file(path: Path) -> dict:

@@ -1,12 +1,14 @@
 """The pack's nodes: thin classes that turn widget values into core calls and host calls."""
 
 from .apply_motion_lora import ApplyMotionLoRA
+from .camera_motion_clips import CameraMotionClips
 from .context_options import ContextOptionsNode
 from .host import register_model_folders
 from .inject_into_model import InjectIntoModel
 from .load_frames import LoadFrames
 from .load_motion_module import LoadMotionModule
 from .prompt_schedule import PromptSchedule
+from .train_motion_lora import TrainMotionLoRA
 from .value_schedule import ValueSchedule
 from .video_combine import AnimateDiffVideoCombine
 
@@ -21,6 +23,8 @@ NODE_CLASS_MAPPINGS = {
     "AnimateDiffLoadFrames": LoadFrames,
     "AnimateDiffPromptSchedule": PromptSchedule,
     "AnimateDiffValueSchedule": ValueSchedule,
+    "AnimateDiffCameraMotionClips": CameraMotionClips,
+    "AnimateDiffTrainMotionLoRA": TrainMotionLoRA,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffLoadMotionModule": "Load Motion Module",
@@ -31,4 +35,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "AnimateDiffLoadFrames": "Load Frames",
     "AnimateDiffPromptSchedule": "Prompt Schedule",
     "AnimateDiffValueSchedule": "Value Schedule",
+    "AnimateDiffCameraMotionClips": "Camera Motion Clips",
+    "AnimateDiffTrainMotionLoRA": "Train MotionLoRA",
 }

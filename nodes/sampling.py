@@ -79,8 +79,8 @@ class MotionSampling:
         self.eject(patcher)
         blocks = self.motion_model.blocks
         for placement in self.placements:
-            block = blocks[placement.module]
-            layer = MotionLayer(placement.module, lambda x, options, block=block: self.run_block(block, x, options))
+            layer = MotionLayer(placement.module,
+                                lambda x, options, name=placement.module: self.run_block(name, blocks[name], x, options))
             unet_sequence(diffusion_model, placement.block).insert(placement.index, layer)
         if self.motion_model.traits.unet_groupnorm == "across_frames":  # v1, as the original samples it
             for norm in unet_resnet_norms(diffusion_model):
@@ -157,7 +157,7 @@ class MotionSampling:
 
     # -- the motion module call ----------------------------------------------------------------
 
-    def run_block(self, block, x, transformer_options):
+    def run_block(self, name, block, x, transformer_options):
         chunks = len(transformer_options.get("cond_or_uncond", [0]))
         frames = x.shape[0] // chunks
         window = transformer_options.get(FRAMES_KEY) or list(range(frames))
@@ -171,7 +171,12 @@ class MotionSampling:
         self.stats.largest_window = max(self.stats.largest_window, frames)
         scale = _per_frame(settings.scale, settings.scale_mask, window, "motion_scale_mask")
         effect = _per_frame(settings.effect, settings.effect_mask, window, "effect_mask")
-        return block(x, frames, scale=scale, effect=effect)
+        return self.call_block(name, block, x, frames, scale=scale, effect=effect)
+
+    @staticmethod
+    def call_block(name, block, x, frames, **settings):
+        """The motion module's forward; training replaces it with one that adds its LoRA."""
+        return block(x, frames, **settings)
 
     # -- checks and reports ------------------------------------------------------------------
 

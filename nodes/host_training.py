@@ -1,0 +1,136 @@
+"""Training a MotionLoRA inside the host: the host side of the Train MotionLoRA node.
+
+eps_theta is the user's UNet with the motion modules in it, attached to a clone of the
+MODEL exactly as Inject into Model attaches them; the host loads both, and the core's
+training loop calls the UNet directly, one batch of clips per step. The UNet and the
+motion module are only read; the motion layers and the checkpointing wrappers come out
+again after training, also after an error or an interrupt.
+"""
+
+import contextlib
+import functools
+import os
+import re
+from pathlib import Path
+
+import comfy.model_management
+import folder_paths
+import torch
+from comfy.ldm.modules.attention import SpatialTransformer
+from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+from torch.utils.checkpoint import checkpoint
+
+from ..animatediff_core import MotionModelError
+from ..animatediff_core.motion_lora import LowRankFile, motion_lora_tensors
+from ..animatediff_core.schedules import alphas_cumprod, schedule_named
+from ..animatediff_core.tensor_files import write_tensors
+from ..animatediff_core.training import (
+    LoraFactors,
+    TrainingSettings,
+    attention_targets,
+    forward_with_deltas,
+    frozen_for_autograd,
+    train_lora,
+)
+from . import host
+from .sampling import MotionSampling, MotionSettings, attach
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+
+
+def new_lora_path(lora_name: str) -> Path:
+    """models/animatediff_motion_lora/<lora_name>_<counter>.safetensors, the next free counter."""
+    name = lora_name.strip().removesuffix(".safetensors")
+    if not _NAME.fullmatch(name):
+        raise MotionModelError(
+            f"lora_name: {lora_name!r} cannot be a file name here: use letters, digits, spaces, '-', '_' and '.' "
+            "(no folders), e.g. 'slow_dolly_in'"
+        )
+    folder = Path(folder_paths.models_dir) / host.MOTION_LORAS
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        existing = os.listdir(folder)
+    except OSError as error:
+        raise MotionModelError(f"lora_name: cannot write to {folder}: {error.strerror or error}") from None
+    used = (re.fullmatch(re.escape(name) + r"_(\d{5,})\.safetensors", entry) for entry in existing)
+    counter = max((int(m[1]) for m in used if m), default=0) + 1
+    return folder / f"{name}_{counter:05}.safetensors"
+
+
+def encode_clips(vae, clips: torch.Tensor, frames: int) -> torch.Tensor:
+    """IMAGE clips (clips * frames, H, W, C) -> VAE latents (clips, frames, 4, H/8, W/8), encoded once."""
+    latents = vae.encode(clips[..., :3])
+    return latents.reshape(-1, frames, *latents.shape[1:])
+
+
+def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motion_model, placements, rank: int,
+                      settings: TrainingSettings, gradient_checkpointing: bool, on_step) -> tuple[LoraFactors, list]:
+    """LoRA factors trained on ``latents`` with ``context`` as the caption, and every step's loss."""
+    patched = model.clone()
+    sampling = MotionSampling(motion_model.model, placements, MotionSettings())
+    attach(patched, sampling, host.motion_patcher_for(motion_model))
+    device = comfy.model_management.get_torch_device()
+    unet = patched.model
+    dtype = unet.manual_cast_dtype or unet.get_dtype()
+    with torch.inference_mode(False), torch.enable_grad():
+        factors = LoraFactors(attention_targets(motion_model.model), rank, settings.seed).to(device)
+        # Everything else leaves memory: activations for backward need all the room there is.
+        comfy.model_management.load_models_gpu([patched], memory_required=1e20, force_full_load=True)
+        z0 = unet.process_latent_in(latents.to(device).clone()).float()
+        context = context.to(device, dtype).clone()
+        transformer_options = {**patched.model_options.get("transformer_options", {}), "cond_or_uncond": [0]}
+
+        def predict_noise(z_t, timesteps, frames):
+            sampling.video_frames = frames
+            return unet.diffusion_model(z_t.to(dtype), timesteps.float(), context=context.expand(len(z_t), -1, -1),
+                                        transformer_options=transformer_options)
+
+        def call_block(name, block, x, frames, **block_settings):
+            deltas = factors.block_deltas(name)
+            if gradient_checkpointing:
+                return checkpoint(forward_with_deltas, block, deltas, x, frames, use_reentrant=False, **block_settings)
+            return forward_with_deltas(block, deltas, x, frames, **block_settings)
+
+        sampling.call_block = call_block
+        schedule = alphas_cumprod(schedule_named(motion_model.model.traits.schedule)).float()
+        try:
+            with frozen_for_autograd(unet.diffusion_model, motion_model.model.module), \
+                    _checkpointed(unet.diffusion_model, gradient_checkpointing):
+                losses = train_lora(factors, predict_noise, z0, schedule, settings, on_step, _autocast_dtype(device, dtype))
+        finally:
+            patched.eject_model()
+    return factors, losses
+
+
+@contextlib.contextmanager
+def _checkpointed(diffusion_model, enabled: bool):
+    """Within: the UNet's ResBlocks and transformers keep only their inputs for backward and
+    recompute the rest (much less memory, about a third more time)."""
+    layers = [m for m in diffusion_model.modules() if isinstance(m, (ResBlock, SpatialTransformer))] if enabled else []
+    for layer in layers:
+        layer.forward = functools.partial(checkpoint, type(layer).forward, layer, use_reentrant=False)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("forward", None)
+
+
+def _autocast_dtype(device: torch.device, dtype: torch.dtype):
+    """Half precision on a GPU (the UNet's own, else bf16 where supported); none on a CPU, where it is slower."""
+    if device.type != "cuda":
+        return None
+    if dtype in (torch.float16, torch.bfloat16):
+        return dtype
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def stop_if_interrupted() -> None:
+    comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def save_motion_lora(path: Path, lora: LowRankFile, metadata: dict) -> None:
+    try:
+        write_tensors(path, motion_lora_tensors(lora), {k: str(v) for k, v in metadata.items()})
+    except OSError as error:
+        raise MotionModelError(f"lora_name: cannot write {path}: {error.strerror or error}") from None

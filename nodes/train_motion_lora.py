@@ -1,0 +1,112 @@
+"""Train MotionLoRA: clips of a camera motion -> a MotionLoRA file, and the motion model with it applied."""
+
+from ..animatediff_core import MotionModelError, plan_injection
+from ..animatediff_core.training import TrainingSettings, loss_curve
+from . import host, host_training
+from .widget_values import checks_numbers
+
+
+class TrainMotionLoRA:
+    DESCRIPTION = (
+        "Teaches a motion module a new camera motion from clips (the AnimateDiff paper's MotionLoRA): only small "
+        "LoRA factors on its attention train, the checkpoint and the motion module stay as they are. The file is "
+        "saved to models/animatediff_motion_lora when training finishes; Apply MotionLoRA loads it like the "
+        "official ones."
+    )
+    CATEGORY = "AnimateDiff/training"
+    RETURN_TYPES = ("MOTION_MODEL", "IMAGE")
+    RETURN_NAMES = ("motion_model", "loss_curve")
+    OUTPUT_TOOLTIPS = (
+        "The motion module with the new MotionLoRA applied (strength 1): sample with it at once.",
+        "The loss of every step (light) and its running average (dark): it should fall, then level out.",
+    )
+    OUTPUT_NODE = True  # the saved file is worth the run even with nothing connected
+    FUNCTION = "train"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The SD1.5 checkpoint to train with (any fine-tune)."}),
+                "vae": ("VAE", {"tooltip": "The checkpoint's VAE: encodes the clips once, before training."}),
+                "positive": ("CONDITIONING", {"tooltip": "A caption for the clips, e.g. 'a photo, camera zooms in'."}),
+                "motion_model": ("MOTION_MODEL", {"tooltip": "From Load Motion Module: the module the LoRA adapts "
+                                                             "(use it with that module later)."}),
+                "clips": ("IMAGE", {"tooltip": "From Camera Motion Clips, or any frames: clip after clip."}),
+                "frames_per_clip": ("INT", {"default": 16, "min": 2, "max": 64, "tooltip":
+                    "Frames in each clip: connect Camera Motion Clips' frames_per_clip."}),
+                "rank": ("INT", {"default": 64, "min": 1, "max": 512, "tooltip":
+                    "Size of the LoRA factors: a higher rank can learn more and makes a bigger file."}),
+                "steps": ("INT", {"default": 500, "min": 1, "max": 100000, "tooltip":
+                    "Training steps. The paper trains about 2,000; a few hundred already show the motion."}),
+                "learning_rate": ("FLOAT", {"default": 5e-4, "min": 1e-6, "max": 1e-1, "step": 1e-5, "round": False,
+                                            "tooltip": "AdamW step size."}),
+                "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip":
+                    "Clips per step: more is steadier and needs more memory."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip":
+                    "Picks the starting factors, the clips, timesteps and noise of each step."}),
+                "gradient_checkpointing": ("BOOLEAN", {"default": True, "tooltip":
+                    "Recompute activations during backward: far less memory for about a third more time."}),
+                "lora_name": ("STRING", {"default": "my_camera_motion", "tooltip":
+                    "File name: saved as models/animatediff_motion_lora/<lora_name>_00001.safetensors (the next "
+                    "free number), never over an existing file."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    @checks_numbers
+    def train(self, model, vae, positive, motion_model, clips, frames_per_clip, rank, steps, learning_rate, batch_size,
+              seed, gradient_checkpointing, lora_name, unique_id=None):
+        mm = motion_model.model
+        with host.blame("motion_model"):
+            placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
+        if mm.loras:
+            raise MotionModelError(
+                "motion_model: it already has MotionLoRAs applied; train on the plain motion module from Load "
+                "Motion Module (apply other MotionLoRAs after training)")
+        _check_clips(clips, frames_per_clip, mm)
+        path = host_training.new_lora_path(lora_name)
+        latents = host_training.encode_clips(vae, clips, frames_per_clip)
+        update_bar = host.progress_bar(steps)
+
+        def on_step(step, loss):
+            update_bar(step, steps)
+            host.show_text(f"step {step}/{steps}: loss {loss:.4f}", unique_id)
+            host_training.stop_if_interrupted()
+
+        settings = TrainingSettings(steps, learning_rate, min(batch_size, len(latents)), seed)
+        factors, losses = host_training.train_motion_lora(
+            model, latents, _caption(positive), motion_model, placements, rank, settings, gradient_checkpointing,
+            on_step)
+        lora = factors.as_motion_lora(str(path))
+        host_training.save_motion_lora(path, lora, {
+            "format": "AnimateDiff MotionLoRA", "base_motion_module": mm.source.rsplit("/", 1)[-1],
+            "family": mm.family, "rank": rank, "steps": steps, "motion": lora_name.strip(),
+            "learning_rate": learning_rate, "clips": len(latents), "frames": frames_per_clip,
+            "resolution": f"{clips.shape[2]}x{clips.shape[1]}",
+        })
+        tail = losses[-min(10, len(losses)):]
+        text = f"saved {path.name}: {steps} steps, loss {losses[0]:.4f} -> {sum(tail) / len(tail):.4f} (last {len(tail)})"
+        host.log.info("AnimateDiff: %s", text)
+        return {"ui": {"text": [text]}, "result": (motion_model.with_lora(lora, 1.0), loss_curve(losses))}
+
+
+def _check_clips(clips, frames: int, motion_model) -> None:
+    count = clips.shape[0]
+    if count < 2 or count % frames:
+        raise MotionModelError(
+            f"clips: {count} images is not a whole number of clips of frames_per_clip={frames}: connect Camera "
+            "Motion Clips' clips and frames_per_clip, or give clip after clip of that many frames")
+    if frames > motion_model.pe_length:
+        raise MotionModelError(
+            f"frames_per_clip: {frames} frames, but {motion_model.describe()} takes at most "
+            f"{motion_model.pe_length} at once: use at most {motion_model.pe_length} (16 is best)")
+    if clips.shape[1] % 8 or clips.shape[2] % 8:
+        raise MotionModelError(
+            f"clips: {clips.shape[2]}x{clips.shape[1]} pixels; the VAE needs sides divisible by 8 (e.g. 256x256)")
+
+
+def _caption(positive):
+    if not positive or not hasattr(positive[0][0], "shape"):
+        raise MotionModelError("positive: no conditioning; connect a CLIP Text Encode with the clips' caption")
+    return positive[0][0][:1]
