@@ -117,6 +117,16 @@ class TrainingSettings:
     weight_decay: float = 1e-2
 
 
+def autocast_dtype(device_type: str, model_dtype: torch.dtype, bf16_supported: bool):
+    """Half precision on a GPU (the UNet's own, else bf16 where supported, else fp16); none on a
+    CPU, where half-precision maths is slower than fp32."""
+    if device_type != "cuda":
+        return None
+    if model_dtype in (torch.float16, torch.bfloat16):
+        return model_dtype
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
 # predict_noise(z_t (clips*frames, C, h, w), timesteps (clips*frames,), frames) -> eps_theta
 NoisePredictor = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 

@@ -2,8 +2,8 @@
 
 Model and output folders, the MOTION_MODEL value and its ModelPatcher, LoRA weight
 patches, the UNet description the core plans from, the sampling-object patch, progress
-and node text. A host update should touch this file, sampling.py (the wrappers) and
-host_features.py (what the pack relies on), nothing else.
+and node text. A host update should touch this file, sampling.py (the wrappers),
+host_training.py (training) and host_features.py (what the pack relies on), nothing else.
 """
 
 import contextlib

@@ -37,6 +37,13 @@ FEATURES = {
         "comfy_extras.nodes_model_advanced:ModelSamplingDiscreteDistilled",
     ],
     "ControlNet hints": ["comfy.controlnet:ControlBase"],
+    "model loading for training": [
+        "comfy.model_management:load_models_gpu",
+        "comfy.model_management:throw_exception_if_processing_interrupted",
+        "comfy.model_base:BaseModel.process_latent_in",
+        "comfy.ldm.modules.diffusionmodules.openaimodel:ResBlock",
+        "comfy.ldm.modules.attention:SpatialTransformer",
+    ],
 }
 # Attributes of every ControlNet object that per-window hint slicing reads and sets.
 CONTROL_ATTRIBUTES = ("cond_hint_original", "cond_hint", "previous_controlnet")

@@ -28,6 +28,7 @@ from ..animatediff_core.training import (
     LoraFactors,
     TrainingSettings,
     attention_targets,
+    autocast_dtype,
     forward_with_deltas,
     frozen_for_autograd,
     train_lora,
@@ -96,7 +97,8 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
         try:
             with frozen_for_autograd(unet.diffusion_model, motion_model.model.module), \
                     _checkpointed(unet.diffusion_model, gradient_checkpointing):
-                losses = train_lora(factors, predict_noise, z0, schedule, settings, on_step, _autocast_dtype(device, dtype))
+                half = autocast_dtype(device.type, dtype, device.type == "cuda" and torch.cuda.is_bf16_supported())
+                losses = train_lora(factors, predict_noise, z0, schedule, settings, on_step, half)
         finally:
             patched.eject_model()
     return factors, losses
@@ -114,15 +116,6 @@ def _checkpointed(diffusion_model, enabled: bool):
     finally:
         for layer in layers:
             layer.__dict__.pop("forward", None)
-
-
-def _autocast_dtype(device: torch.device, dtype: torch.dtype):
-    """Half precision on a GPU (the UNet's own, else bf16 where supported); none on a CPU, where it is slower."""
-    if device.type != "cuda":
-        return None
-    if dtype in (torch.float16, torch.bfloat16):
-        return dtype
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def stop_if_interrupted() -> None:

@@ -3,6 +3,7 @@
 from ..animatediff_core import MotionModelError, plan_injection
 from ..animatediff_core.training import TrainingSettings, loss_curve
 from . import host, host_training
+from .host_features import require
 from .widget_values import checks_numbers
 
 
@@ -57,6 +58,8 @@ class TrainMotionLoRA:
     @checks_numbers
     def train(self, model, vae, positive, motion_model, clips, frames_per_clip, rank, steps, learning_rate, batch_size,
               seed, gradient_checkpointing, lora_name, unique_id=None):
+        require("model injections", "Train MotionLoRA")
+        require("model loading for training", "Train MotionLoRA")
         mm = motion_model.model
         with host.blame("motion_model"):
             placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
@@ -71,7 +74,9 @@ class TrainMotionLoRA:
 
         def on_step(step, loss):
             update_bar(step, steps)
-            host.show_text(f"step {step}/{steps}: loss {loss:.4f}", unique_id)
+            text = f"step {step}/{steps}: loss {loss:.4f}"
+            host.log.info("AnimateDiff: training %s", text)
+            host.show_text(text, unique_id)
             host_training.stop_if_interrupted()
 
         settings = TrainingSettings(steps, learning_rate, min(batch_size, len(latents)), seed)

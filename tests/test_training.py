@@ -13,6 +13,7 @@ from animatediff_core.training import (
     LoraFactors,
     TrainingSettings,
     attention_targets,
+    autocast_dtype,
     forward_with_deltas,
     frozen_for_autograd,
     noised,
@@ -147,3 +148,10 @@ def test_modules_made_in_inference_mode_train_and_are_given_back():
     assert all(a is b for a, b in zip(layer.parameters(), originals))
     with pytest.raises(RuntimeError, match="Inference tensors"):
         layer(torch.randn(3, 4) + trainable).sum().backward()
+
+
+def test_autocast_is_half_precision_on_gpus_only():
+    assert autocast_dtype("cpu", torch.float32, True) is None
+    assert autocast_dtype("cuda", torch.float16, True) == torch.float16
+    assert autocast_dtype("cuda", torch.float32, True) == torch.bfloat16
+    assert autocast_dtype("cuda", torch.float32, False) == torch.float16

@@ -15,10 +15,11 @@ from workflows import build_workflows as build
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = REPO / "workflows"
 BUILDER = WORKFLOWS_DIR / "build_workflows.py"
-NAMES = ["txt2vid", "motionlora", "controlnet_depth", "long_context", "domain_adapter", "prompt_travel"]
+NAMES = ["txt2vid", "motionlora", "controlnet_depth", "long_context", "domain_adapter", "prompt_travel",
+         "train_motionlora"]
 USER_FILE_NAMES = {"v1-5-pruned-emaonly.safetensors", "mm_sd_v15_v2.ckpt", "v3_sd15_mm.ckpt", "v2_lora_ZoomIn.ckpt",
                    "v2_lora_PanLeft.ckpt", "control_v11f1p_sd15_depth.pth", "v3_sd15_adapter.ckpt",
-                   "depth_frames.mp4", "none"}
+                   "depth_frames.mp4", "camera_stills/", "none"}
 SCHEMAS = build.load_schemas()
 
 
@@ -368,3 +369,17 @@ def test_check_links_finds_every_kind_of_problem():
         "node 4 (Sink): 'colour' is not an input of this node type",
         "node 5 (Mystery): unknown node type",
     ]
+
+
+def test_train_motionlora_trains_on_camera_clips_then_samples_with_the_result():
+    api = api_of("train_motionlora")
+    (clips,) = nodes_of(api, "AnimateDiffCameraMotionClips")
+    clips_id = next(i for i, n in api.items() if n is clips)
+    (train,) = nodes_of(api, "AnimateDiffTrainMotionLoRA")
+    train_id = next(i for i, n in api.items() if n is train)
+    assert api[clips["inputs"]["images"][0]]["class_type"] == "AnimateDiffLoadFrames"
+    assert train["inputs"]["clips"] == [clips_id, 0] and train["inputs"]["frames_per_clip"] == [clips_id, 1]
+    (inject,) = nodes_of(api, "AnimateDiffInjectIntoModel")
+    assert inject["inputs"]["motion_model"] == [train_id, 0]
+    previews = {tuple(n["inputs"]["images"]) for n in nodes_of(api, "PreviewImage")}
+    assert previews == {(clips_id, 2), (train_id, 1)}  # the clips' contact sheet and the loss curve

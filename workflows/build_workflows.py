@@ -36,6 +36,7 @@ PAN_LEFT = "v2_lora_PanLeft.ckpt"
 DEPTH_CONTROLNET = "control_v11f1p_sd15_depth.pth"
 DOMAIN_ADAPTER = "v3_sd15_adapter.ckpt"
 DEPTH_VIDEO = "depth_frames.mp4"
+STILLS_FOLDER = "camera_stills/"  # a folder of images in ComfyUI's input folder, as Load Frames lists it
 
 NEGATIVE = "blurry, low quality, watermark, text, deformed"
 SEASONS = ('0: "spring, cherry blossoms, green meadow"\n16: "summer, bright sun, tall grass"\n'
@@ -200,6 +201,32 @@ def prompt_travel() -> dict:
     return p.nodes
 
 
+def train_motionlora() -> dict:
+    p = Prompt()
+    ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
+    stills = p.add("AnimateDiffLoadFrames", f"Your images ({STILLS_FOLDER} in ComfyUI/input)", video=STILLS_FOLDER,
+                   frame_cap=0, skip_first=0, every_nth=1, width=512, height=0, path="")
+    clips = p.add("AnimateDiffCameraMotionClips", "Camera Motion Clips (one clip per image)", images=[stills, 0],
+                  motion="zoom in", frames=16, strength=0.3, width=256, height=256)
+    p.add("PreviewImage", "Preview: first, middle and last frame of each clip", images=[clips, 2])
+    caption = p.add("CLIPTextEncode", "Caption of the clips", text="a photo, the camera slowly zooms in",
+                    clip=[ckpt, 1])
+    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
+    trained = p.add("AnimateDiffTrainMotionLoRA", "Train MotionLoRA (saved to models/animatediff_motion_lora)",
+                    model=[ckpt, 0], vae=[ckpt, 2], positive=[caption, 0], motion_model=[motion, 0],
+                    clips=[clips, 0], frames_per_clip=[clips, 1], rank=64, steps=500, learning_rate=5e-4,
+                    batch_size=1, seed=0, gradient_checkpointing=True, lora_name="my_zoom_in")
+    p.add("PreviewImage", "Loss curve", images=[trained, 1])
+    pos = p.add("CLIPTextEncode", "Positive prompt", text="a mountain village at dawn, mist, highly detailed",
+                clip=[ckpt, 1])
+    neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
+    model = inject(p, [ckpt, 0], [trained, 0], title="Inject into Model (the new MotionLoRA applied)")
+    sampled = sample(p, [model, 0], [pos, 0], [neg, 0], [latent(p, 16), 0])
+    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
+    video_combine(p, [decoded, 0], "train_motionlora")
+    return p.nodes
+
+
 # The groups an artist sees, top to bottom; checkpoint, latent and sampler stay ungrouped.
 BANDS = [
     ("Prompts", {"CLIPTextEncode", "AnimateDiffPromptSchedule"}),
@@ -207,6 +234,13 @@ BANDS = [
                 "AnimateDiffContextOptions", "AnimateDiffValueSchedule"}),
     ("ControlNet", {"ControlNetLoader", "ControlNetApplyAdvanced", "AnimateDiffLoadFrames"}),
     ("Output", {"VAEDecode", "AnimateDiffVideoCombine", "ImageStitch"}),
+]
+# Training has its own groups: Load Frames reads the training images there, not ControlNet hints.
+TRAINING_BANDS = [
+    ("Training clips", {"AnimateDiffLoadFrames", "AnimateDiffCameraMotionClips"}),
+    ("Training", {"AnimateDiffLoadMotionModule", "AnimateDiffTrainMotionLoRA"}),
+    ("Prompts", {"CLIPTextEncode"}),
+    ("Output", {"AnimateDiffInjectIntoModel", "VAEDecode", "AnimateDiffVideoCombine", "PreviewImage"}),
 ]
 FILES = (f"Put your SD1.5 checkpoint in `models/checkpoints` and `{MOTION_V2}` in `models/animatediff_models`, "
          "then pick them in the loaders.")
@@ -227,6 +261,11 @@ NOTES = {
                       "`models/loras`, your SD1.5 checkpoint in `models/checkpoints`.",
     "prompt_travel": "**Prompt travel through four seasons.** The Prompt Schedule gives every frame its own prompt, "
                      "blended between keyframes; 48 frames in windows of 16 with FreeNoise.\n\n" + FILES,
+    "train_motionlora": "**Train your own camera motion.** A virtual camera zooms into each of your images; "
+                        "Train MotionLoRA teaches the motion module that move, saves the MotionLoRA and samples "
+                        "16 frames with it.\n\n" + FILES + f" Put 20-50 images in a folder `{STILLS_FOLDER}` in "
+                        "ComfyUI's `input` folder. The MotionLoRA is saved as "
+                        "`models/animatediff_motion_lora/my_zoom_in_00001.safetensors`.",
 }
 
 WORKFLOWS = {
@@ -236,7 +275,9 @@ WORKFLOWS = {
     "long_context": long_context,
     "domain_adapter": domain_adapter,
     "prompt_travel": prompt_travel,
+    "train_motionlora": train_motionlora,
 }
+BANDS_OF = {"train_motionlora": TRAINING_BANDS}  # the others: BANDS
 
 
 # --- files -----------------------------------------------------------------------------
@@ -300,7 +341,7 @@ def expected_files(schemas: dict) -> dict:
     for name, build in WORKFLOWS.items():
         api = build()
         files[API_DIR / f"{name}.api.json"] = as_json(api)
-        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas, note=NOTES[name], bands=BANDS))
+        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas, note=NOTES[name], bands=BANDS_OF.get(name, BANDS)))
     return files
 
 

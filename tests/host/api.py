@@ -63,3 +63,26 @@ def animatediff(mm_name: str, lora_stack=(), **inject_inputs) -> dict:
     inputs.update(inject_inputs)
     nodes["inject"] = node("AnimateDiffInjectIntoModel", **inputs)
     return nodes
+
+
+def training_prompt(checkpoint: str, mm_name: str, lora_name: str, steps: int = 2, frames: int = 8, size: int = 64,
+                    **train_inputs) -> dict:
+    """Two stills made by the checkpoint itself -> zoom-in clips of ``frames`` at ``size`` px -> Train
+    MotionLoRA (node "train", ``train_inputs`` override its widget values)."""
+    inputs = dict(model=CHECKPOINT_MODEL, vae=CHECKPOINT_VAE, positive=["caption", 0], motion_model=["motion", 0],
+                  clips=["clips", 0], frames_per_clip=["clips", 1], rank=4, steps=steps, learning_rate=1e-2,
+                  batch_size=1, seed=0, gradient_checkpointing=True, lora_name=lora_name)
+    inputs.update(train_inputs)
+    return {
+        "checkpoint": node("CheckpointLoaderSimple", ckpt_name=checkpoint),
+        "caption": node("CLIPTextEncode", text="a photo, the camera zooms in", clip=CHECKPOINT_CLIP),
+        "stills_latent": node("EmptyLatentImage", width=size, height=size, batch_size=2),
+        "stills_sampler": node("KSampler", model=CHECKPOINT_MODEL, seed=1, steps=1, cfg=1.0, sampler_name="euler",
+                               scheduler="normal", positive=["caption", 0], negative=["caption", 0],
+                               latent_image=["stills_latent", 0], denoise=1.0),
+        "stills": node("VAEDecode", samples=["stills_sampler", 0], vae=CHECKPOINT_VAE),
+        "motion": node("AnimateDiffLoadMotionModule", model_name=mm_name),
+        "clips": node("AnimateDiffCameraMotionClips", images=["stills", 0], motion="zoom in", frames=frames,
+                      strength=0.3, width=size, height=size),
+        "train": node("AnimateDiffTrainMotionLoRA", **inputs),
+    }

@@ -6,39 +6,10 @@ from safetensors import safe_open
 
 from tests.factories import motion_lora_state_dict
 
-from .api import CHECKPOINT_CLIP, CHECKPOINT_MODEL, CHECKPOINT_VAE, PromptFailed, animatediff, node, txt2vid_prompt
+from .api import PromptFailed, animatediff, node, training_prompt, txt2vid_prompt
 
 TRAINING_NODES = ("AnimateDiffCameraMotionClips", "AnimateDiffTrainMotionLoRA")
 FRAMES = 8
-SIZE = 64
-
-
-def training_nodes(mm_name: str, lora_name: str, steps: int = 2, frames: int = FRAMES, **train_inputs) -> dict:
-    """Two stills made by the checkpoint itself -> zoom-in clips -> Train MotionLoRA (node "train")."""
-    stills = SIZE // 8
-    inputs = dict(model=CHECKPOINT_MODEL, vae=CHECKPOINT_VAE, positive=["caption", 0], motion_model=["motion", 0],
-                  clips=["clips", 0], frames_per_clip=["clips", 1], rank=4, steps=steps, learning_rate=1e-2,
-                  batch_size=1, seed=0, gradient_checkpointing=True, lora_name=lora_name)
-    inputs.update(train_inputs)
-    return {
-        "checkpoint": node("CheckpointLoaderSimple", ckpt_name=None),  # filled in by training_prompt
-        "caption": node("CLIPTextEncode", text="a photo, the camera zooms in", clip=CHECKPOINT_CLIP),
-        "stills_latent": node("EmptyLatentImage", width=stills * 8, height=stills * 8, batch_size=2),
-        "stills_sampler": node("KSampler", model=CHECKPOINT_MODEL, seed=1, steps=1, cfg=1.0, sampler_name="euler",
-                               scheduler="normal", positive=["caption", 0], negative=["caption", 0],
-                               latent_image=["stills_latent", 0], denoise=1.0),
-        "stills": node("VAEDecode", samples=["stills_sampler", 0], vae=CHECKPOINT_VAE),
-        "motion": node("AnimateDiffLoadMotionModule", model_name=mm_name),
-        "clips": node("AnimateDiffCameraMotionClips", images=["stills", 0], motion="zoom in", frames=frames,
-                      strength=0.3, width=SIZE, height=SIZE),
-        "train": node("AnimateDiffTrainMotionLoRA", **inputs),
-    }
-
-
-def training_prompt(checkpoint: str, mm_name: str, lora_name: str, **kwargs) -> dict:
-    prompt = training_nodes(mm_name, lora_name, **kwargs)
-    prompt["checkpoint"]["inputs"]["ckpt_name"] = checkpoint
-    return prompt
 
 
 def sample(comfy, checkpoint, nodes) -> torch.Tensor:
@@ -98,6 +69,8 @@ def test_training_saves_a_motion_lora_in_the_official_layout(comfy_pack, trained
     assert metadata["family"] == "v2" and metadata["rank"] == "4" and metadata["steps"] == "3"
     assert metadata["motion"] == "host_zoom" and metadata["base_motion_module"] == "mm_sd_v15_v2.ckpt"
     assert not [name for name in folder_state(comfy_pack) if name.endswith(".partial")]
+    log = comfy_pack.log_text()
+    assert all(f"AnimateDiff: training step {step}/3: loss " in log for step in (1, 2, 3))
     # The loss curve reaches the frontend as an image.
     assert trained["outputs"]["preview"]["images"]
 

@@ -44,7 +44,19 @@ def workflow_files(comfy, sd15_checkpoint, controlnet_file, motion_module, motio
     motion_lora(build.PAN_LEFT, seed=2)
     domain_adapter(build.DOMAIN_ADAPTER, folder="loras")
     write_depth_video(comfy.base_dir / "input", build.DEPTH_VIDEO, DEPTH_VIDEO_FRAMES, FPS)
+    write_stills(comfy.base_dir / "input" / build.STILLS_FOLDER, 3)
     return comfy
+
+
+def write_stills(folder, count: int) -> None:
+    """Test-pattern PNGs standing in for an artist's training images."""
+    import subprocess
+
+    from video.formats import ffmpeg_exe
+
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=1",
+                    "-frames:v", str(count), str(folder / "still_%02d.png")], check=True)
 
 
 def tiny(api: dict, frames: int) -> list[str]:
@@ -124,6 +136,16 @@ def test_prompt_travel_with_freenoise(workflow_files):
         "AnimateDiffContextOptions.context_length=8", "AnimateDiffContextOptions.context_overlap=2"])
     assert_video(decoded, 40)
     assert re.search(r"40 frames, \d+ windows of 8 \(overlap >= 2\)", log)
+
+
+def test_train_motionlora(workflow_files):
+    decoded, log = run_workflow(workflow_files, "train_motionlora", 8, [
+        "AnimateDiffCameraMotionClips.frames=8", "AnimateDiffCameraMotionClips.width=64",
+        "AnimateDiffCameraMotionClips.height=64", "AnimateDiffTrainMotionLoRA.steps=2",
+        "AnimateDiffTrainMotionLoRA.rank=4"])
+    assert_video(decoded, 8)
+    saved = sorted((workflow_files.models_dir / "animatediff_motion_lora").glob("my_zoom_in_*.safetensors"))
+    assert saved and re.search(rf"saved {saved[-1].name}: 2 steps", log)
 
 
 # --- Load Frames through the real node ---------------------------------------------------
