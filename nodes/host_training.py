@@ -73,13 +73,10 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
     device = comfy.model_management.get_torch_device()
     unet = patched.model
     dtype = unet.manual_cast_dtype or unet.get_dtype()
+    schedule = alphas_cumprod(schedule_named(motion_model.model.traits.schedule)).float()
+    half = autocast_dtype(device.type, dtype, device.type == "cuda" and torch.cuda.is_bf16_supported())
     with torch.inference_mode(False), torch.enable_grad():
         factors = LoraFactors(attention_targets(motion_model.model), rank, settings.seed).to(device)
-        # Everything else leaves memory: activations for backward need all the room there is.
-        comfy.model_management.load_models_gpu([patched], memory_required=1e20, force_full_load=True)
-        z0 = unet.process_latent_in(latents.to(device).clone()).float()
-        context = context.to(device, dtype).clone()
-        transformer_options = {**patched.model_options.get("transformer_options", {}), "cond_or_uncond": [0]}
 
         def predict_noise(z_t, timesteps, frames):
             sampling.video_frames = frames
@@ -93,13 +90,17 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
             return forward_with_deltas(block, deltas, x, frames, **block_settings)
 
         sampling.call_block = call_block
-        schedule = alphas_cumprod(schedule_named(motion_model.model.traits.schedule)).float()
         try:
+            # Everything else leaves memory: activations for backward need all the room there is.
+            comfy.model_management.load_models_gpu([patched], memory_required=1e20, force_full_load=True)
+            z0 = unet.process_latent_in(latents.to(device).clone()).float()
+            context = context.to(device, dtype).clone()
+            transformer_options = {**patched.model_options.get("transformer_options", {}), "cond_or_uncond": [0]}
             with frozen_for_autograd(unet.diffusion_model, motion_model.model.module), \
                     _checkpointed(unet.diffusion_model, gradient_checkpointing):
-                half = autocast_dtype(device.type, dtype, device.type == "cuda" and torch.cuda.is_bf16_supported())
                 losses = train_lora(factors, predict_noise, z0, schedule, settings, on_step, half)
         finally:
+            # Out of the UNet again, also after an error or an interrupt (as after sampling).
             patched.eject_model()
     return factors, losses
 
