@@ -6,8 +6,12 @@ names (node id, title or node type; a node's display name needs the server) and 
 ``--demo`` rewrites are checked against an outline of them.
 """
 
-from .demo_models import point_at_demo_models
 from .workflow import BYPASSED, FRONTEND_ONLY, MUTED, apply_overrides, is_ui_format
+
+if "." in __package__:  # imported as <pack>.cli.early_checks: the pack's modules are its siblings
+    from .. import demo_models
+else:  # the pack's folder is on sys.path
+    import demo_models
 
 
 class _UnknownInputs(dict):
@@ -36,5 +40,5 @@ def check_before_server(workflow: dict, assignments: list[str], demo: bool) -> N
     ``--demo`` that finds no loader to point at its models."""
     outline = prompt_outline(workflow)
     if demo:
-        outline = point_at_demo_models(outline)
+        outline = demo_models.point_at_demo_models(outline)
     apply_overrides(outline, assignments)

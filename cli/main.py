@@ -14,9 +14,8 @@ from pathlib import Path
 
 from .comfy_client import ServerError
 from .comfy_server import ServerFailed
-from .model_files import BuildFailed
 from .prompt_errors import PromptFailed
-from .render import RenderFailed, RenderRequest, render
+from .render import RenderFailed, RenderRequest, demo_models, render
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_unwinds():
             render(request)
     # OSError: the server cannot be reached, a file cannot be written.
-    except (RenderFailed, PromptFailed, ServerFailed, ServerError, BuildFailed, ValueError, OSError) as error:
+    except (RenderFailed, PromptFailed, ServerFailed, ServerError, demo_models.BuildFailed, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

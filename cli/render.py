@@ -16,13 +16,16 @@ from pathlib import Path
 
 from .comfy_client import ComfyClient
 from .comfy_server import ComfyProcess
-from .demo_models import NOISE_NOTICE, STARTING_NOTICE, demo_cache, point_at_demo_models, prepare_demo_models
 from .early_checks import check_before_server
 from .event_stream import ListenerFailed
-from .model_files import atomic_path
 from .outputs import copy_destination, local_path, output_files, server_folders
 from .progress import ProgressBar
 from .workflow import apply_overrides, check_links, is_ui_format, ui_to_api
+
+if "." in __package__:  # imported as <pack>.cli.render: the pack's modules are its siblings
+    from .. import demo_models
+else:  # the pack's folder is on sys.path
+    import demo_models
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 
@@ -78,8 +81,8 @@ def render(request: RenderRequest) -> list[Path | str]:
         cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
         model_folders = {}
         if request.demo:
-            print(STARTING_NOTICE.format(cache=demo_cache()), file=sys.stderr)
-            model_folders = prepare_demo_models(work_dir / "models", request.comfyui, python)
+            print(demo_models.STARTING_NOTICE.format(cache=demo_models.cache_dir()), file=sys.stderr)
+            model_folders = demo_models.prepare_demo_models(work_dir / "models", request.comfyui, python)
         client, server = _open_server(request, python, work_dir, model_folders, cleanup)
         schemas = client.object_info()
         prompt = _final_prompt(workflow, schemas, request, server)
@@ -100,7 +103,7 @@ def render(request: RenderRequest) -> list[Path | str]:
     if not results:
         print("the workflow finished but wrote no files (it has no output node that saves)", file=sys.stderr)
     if request.demo:
-        print(NOISE_NOTICE, file=sys.stderr)
+        print(demo_models.NOISE_NOTICE, file=sys.stderr)
     return results
 
 
@@ -130,7 +133,7 @@ def _final_prompt(workflow: dict, schemas: dict, request: RenderRequest, server:
     try:
         prompt = ui_to_api(workflow, schemas) if is_ui_format(workflow) else workflow
         if request.demo:
-            prompt = point_at_demo_models(prompt)
+            prompt = demo_models.point_at_demo_models(prompt)
         prompt = apply_overrides(prompt, request.assignments)
     except ValueError as error:
         raise RenderFailed(_with_pack_import_error(str(error), server)) from None
@@ -153,7 +156,7 @@ def _deliver(client: ComfyClient, files: list[dict], request: RenderRequest) -> 
         for file_info in files:
             destination = copy_destination(file_info, request.out)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(destination) as partial:  # an interrupted copy leaves no half file
+            with demo_models.atomic_path(destination) as partial:  # an interrupted copy leaves no half file
                 partial.write_bytes(client.view(file_info))
             copies.append(destination)
         return copies

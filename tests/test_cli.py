@@ -9,17 +9,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import demo_models
 from animatediff_core import load_motion_model
 from cli import main as cli_main
-from cli import render as cli_render
 from cli.comfy_server import ComfyProcess
-from cli.demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, point_at_demo_models
 from cli.early_checks import check_before_server
 from cli.outputs import copy_destination, local_path, output_files, server_folders
 from cli.progress import ProgressBar
 from cli.prompt_errors import PromptInterrupted, describe_execution_error, describe_rejection
-from cli.random_models import motion_v2_state_dict
 from cli.render import RenderFailed, read_workflow
+from demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, motion_v2_state_dict, point_at_demo_models
 from tests.factories import TINY, motion_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +81,7 @@ def test_unknown_set_node_fails_before_a_server_starts(comfyui_dir, monkeypatch,
         raise AssertionError("a server was started")
 
     monkeypatch.setattr(ComfyProcess, "start", no_server)
-    monkeypatch.setattr(cli_render, "prepare_demo_models", no_server)
+    monkeypatch.setattr(demo_models, "prepare_demo_models", no_server)
 
     code = cli_main.main(["render", str(UI_WORKFLOW), "--comfyui", str(comfyui_dir), "--demo",
                           "--set", "NoSuchSampler.steps=2"])
