@@ -11,7 +11,7 @@ STOP_GRACE_SECONDS = 20
 
 def _stop_with_parent():
     """Runs in the child just before exec: the kernel SIGTERMs it when its parent dies, so a
-    parent killed outright (SIGKILL, a test timeout) leaves no server or listener behind."""
+    parent killed outright (SIGKILL, a test timeout) leaves no server or model builder behind."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 

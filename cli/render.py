@@ -17,7 +17,6 @@ from pathlib import Path
 from .comfy_client import ComfyClient
 from .comfy_server import ComfyProcess
 from .early_checks import check_before_server
-from .event_stream import ListenerFailed
 from .outputs import copy_destination, local_path, output_files, server_folders
 from .progress import ProgressBar
 from .workflow import apply_overrides, check_links, is_ui_format, ui_to_api
@@ -123,8 +122,8 @@ def _open_server(request: RenderRequest, python: str, work_dir: Path, model_fold
         client = ComfyClient(server.url, server)
     cleanup.callback(client.close)
     try:
-        client.listen(python)
-    except ListenerFailed as error:
+        client.listen()
+    except OSError as error:
         print(f"no progress bar: {error}", file=sys.stderr)  # the render itself needs no events
     return client, server
 

@@ -1,8 +1,10 @@
 """The command line without ComfyUI: arguments, what is checked before a server starts, the
---demo rewriting and motion module, output paths, error texts, the progress bar."""
+--demo rewriting and motion module, output paths, error texts, the websocket, the progress bar."""
 
 import io
 import json
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from safetensors.torch import save_file
 import demo_models
 from animatediff_core import load_motion_model
 from cli import main as cli_main
+from cli.comfy_client import ComfyClient
 from cli.comfy_server import ComfyProcess
 from cli.early_checks import check_before_server
 from cli.outputs import copy_destination, local_path, output_files, server_folders
@@ -229,6 +232,50 @@ def test_execution_error_text_is_the_node_and_exception_with_the_traceback_kept_
     interrupted = describe_execution_error("p", {"messages": [
         ["execution_interrupted", {"node_id": "7", "node_type": "KSampler"}]]})
     assert isinstance(interrupted, PromptInterrupted) and "'7' (KSampler)" in str(interrupted)
+
+
+# -- the websocket ---------------------------------------------------------------------------
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """A server's websocket frame: unmasked, its length in 1, 2 or 8 bytes."""
+    if len(payload) < 126:
+        return bytes([0x80 | opcode, len(payload)]) + payload
+    if len(payload) < 1 << 16:
+        return bytes([0x80 | opcode, 126]) + len(payload).to_bytes(2, "big") + payload
+    return bytes([0x80 | opcode, 127]) + len(payload).to_bytes(8, "big") + payload
+
+
+def test_events_are_read_from_the_websocket_text_frames_only():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    events = [{"type": "progress", "data": {"value": i, "max": 9, "prompt_id": "p"}} for i in range(3)]
+    wire = (_frame(1, json.dumps({"type": "status", "data": {}}).encode())
+            + _frame(2, b"\x00" * 70000)  # a preview image
+            + b"".join(_frame(1, json.dumps(e).encode()) for e in events[:2])
+            + _frame(1, json.dumps(dict(events[2], pad="x" * 300)).encode()))
+
+    def serve():
+        connection, _ = listener.accept()
+        request = connection.recv(4096)
+        assert request.startswith(b"GET /ws?clientId=")
+        connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        for start in range(0, len(wire), 1000):  # frames split across reads
+            connection.sendall(wire[start:start + 1000])
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = ComfyClient(f"http://127.0.0.1:{port}")
+    client.listen(timeout=10)
+    received = []
+    while len(received) < 3:
+        new = client.receive(10)
+        assert new, "the events did not arrive"
+        received += new
+
+    assert [e["data"]["value"] for e in received] == [0, 1, 2] and received[2]["pad"] == "x" * 300
+    assert client.receive(0.2) == []  # closed by the server: nothing more, no error
+    client.close()
+    listener.close()
 
 
 # -- progress --------------------------------------------------------------------------------
