@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 if __package__:  # <pack>.demo_models
-    from .cli.child_process import TIED_TO_PARENT
+    from .cli.comfy_server import TIED_TO_PARENT
 else:  # the pack's folder is on sys.path: the tests, the command line run as a folder, this script
-    from cli.child_process import TIED_TO_PARENT
+    from cli.comfy_server import TIED_TO_PARENT
 
 # torch, comfy.* and animatediff_core are imported inside the builders: only the script needs
 # them, and comfy becomes importable once main() has put the ComfyUI checkout on sys.path.

@@ -1,4 +1,4 @@
-"""Talking to a running ComfyUI server: its HTTP API and its websocket events.
+"""Talking to a running ComfyUI server: its HTTP API, its websocket events, its error texts.
 
 HTTP goes through urllib and the websocket through a plain socket (no dependency). Waiting
 for a prompt polls ``/history/<id>``: the entry appears exactly when the prompt has finished,
@@ -15,8 +15,6 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from .prompt_errors import PromptFailed, describe_execution_error, describe_rejection
-
 POLL_SECONDS = 0.2
 TEXT_FRAME = 1
 
@@ -24,8 +22,23 @@ TEXT_FRAME = 1
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class ServerError(RuntimeError):
-    """The server answered, but not as its API says it does."""
+class ServerFailed(RuntimeError):
+    """The server exited, never answered, or answered not as its API says (the message ends
+    with its log's tail when we started it)."""
+
+
+class PromptFailed(Exception):
+    """ComfyUI rejected the prompt (``node_errors``: the server's, per node) or it failed while
+    running (``server_traceback``: the tail of the server-side traceback)."""
+
+    def __init__(self, message: str, node_errors: dict | None = None, server_traceback: str = ""):
+        super().__init__(message)
+        self.node_errors = node_errors or {}
+        self.server_traceback = server_traceback
+
+
+class PromptInterrupted(PromptFailed):
+    """The prompt stopped because of ``POST /interrupt``."""
 
 
 class ComfyClient:
@@ -125,14 +138,8 @@ class ComfyClient:
     def get_json(self, path: str, timeout: float = 60):
         status, body = self.request("GET", path, timeout=timeout)
         if status != 200:
-            raise ServerError(f"GET {path}: HTTP {status}: {body[:500]!r}")
+            raise ServerFailed(f"GET {path}: HTTP {status}: {body[:500]!r}")
         return json.loads(body)
-
-    def system_stats(self, timeout: float = 60) -> dict:
-        return self.get_json("/system_stats", timeout)
-
-    def object_info(self) -> dict:
-        return self.get_json("/object_info")
 
     def submit(self, prompt: dict, extra_data: dict | None = None) -> str:
         """Queue ``prompt``; its id. ``extra_data`` (e.g. ``extra_pnginfo``) reaches the nodes as
@@ -181,8 +188,44 @@ class ComfyClient:
     def view(self, file_info: dict) -> bytes:
         status, body = self.request("GET", self.view_path(file_info))
         if status != 200:
-            raise ServerError(f"GET {self.view_path(file_info)}: HTTP {status}")
+            raise ServerFailed(f"GET {self.view_path(file_info)}: HTTP {status}")
         return body
 
     def _log_tail(self) -> str:
         return self.server.log_tail() if self.server is not None else ""
+
+
+def output_files(outputs: dict) -> list[dict]:
+    """Every file entry of a history entry's ``outputs``, in node order, without repeats: each
+    output node lists its files as ``{"filename", "subfolder", "type"}`` entries under a list
+    key of its ``ui`` result (``images``, ``gifs``, ``latents``, ``audio``...)."""
+    entries = [entry for node_output in outputs.values() for value in node_output.values()
+               if isinstance(value, list) for entry in value]
+    files = [entry for entry in entries if isinstance(entry, dict) and "filename" in entry]
+    return [entry for i, entry in enumerate(files) if entry not in files[:i]]
+
+
+def describe_rejection(body: dict) -> str:
+    """The text of an HTTP 400 answer to ``POST /prompt``: the overall error, then each node's."""
+    error = body.get("error", {})
+    lines = [f"{error.get('message', '')}: {error.get('details', '')}" if isinstance(error, dict) else str(error)]
+    for node_id, info in body.get("node_errors", {}).items():
+        lines += [f"node {node_id!r} ({info.get('class_type')}): {problem.get('message')}: "
+                  f"{problem.get('details', '')}" for problem in info.get("errors", [])]
+    return "prompt rejected: " + "\n  ".join(lines)
+
+
+def describe_execution_error(prompt_id: str, status: dict) -> PromptFailed:
+    """The error a finished-but-unsuccessful history entry's ``status`` stands for."""
+    for event, data in status.get("messages", []):
+        if event == "execution_interrupted":
+            return PromptInterrupted(f"prompt {prompt_id} was interrupted in node {data.get('node_id')!r} "
+                                     f"({data.get('node_type')})")
+        if event == "execution_error":
+            return PromptFailed(
+                f"prompt {prompt_id} failed in node {data.get('node_id')!r} ({data.get('node_type')}): "
+                f"{data.get('exception_type')}: {str(data.get('exception_message')).strip()}",
+                # The innermost frames tell the story.
+                server_traceback="".join(data.get("traceback", []))[-4000:],
+            )
+    return PromptFailed(f"prompt {prompt_id} ended with status {status}")

@@ -1,6 +1,7 @@
 """The command line without ComfyUI: arguments, what is checked before a server starts, the
 --demo rewriting and motion module, output paths, error texts, the websocket, the progress bar."""
 
+import argparse
 import io
 import json
 import socket
@@ -14,13 +15,10 @@ from safetensors.torch import save_file
 import demo_models
 from animatediff_core import load_motion_model
 from cli import main as cli_main
-from cli.comfy_client import ComfyClient
+from cli.comfy_client import (ComfyClient, PromptInterrupted, describe_execution_error, describe_rejection,
+                              output_files)
 from cli.comfy_server import ComfyProcess
-from cli.early_checks import check_before_server
-from cli.outputs import copy_destination, local_path, output_files, server_folders
-from cli.progress import ProgressBar
-from cli.prompt_errors import PromptInterrupted, describe_execution_error, describe_rejection
-from cli.render import RenderFailed, read_workflow
+from cli.main import ProgressBar, check_before_server, deliver, read_workflow
 from demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, motion_v2_state_dict, point_at_demo_models
 from tests.factories import TINY, motion_state_dict
 
@@ -106,11 +104,12 @@ def test_ui_workflow_set_targets_are_checked_by_id_title_and_type():
         check_before_server(workflow, ["KSampler.steps"], demo=False)
 
 
-def test_api_prompt_set_inputs_are_checked_before_a_server_starts():
+def test_api_prompt_set_nodes_are_checked_before_a_server_starts():
     workflow = json.loads(API_WORKFLOW.read_text())
 
-    with pytest.raises(ValueError, match="has no input 'stepz'"):
-        check_before_server(workflow, ["KSampler.stepz=1"], demo=False)
+    check_before_server(workflow, ["KSampler.steps=1", "4.model_name=x.ckpt"], demo=False)
+    with pytest.raises(ValueError, match="no node 'KSamplr'"):
+        check_before_server(workflow, ["KSamplr.steps=1"], demo=False)
 
 
 def test_demo_needs_a_loader_to_point_at_its_models():
@@ -130,7 +129,7 @@ def test_unusable_workflow_files_are_named(tmp_path, text, problem):
     path = tmp_path / "w.json"
     path.write_text(text)
 
-    with pytest.raises(RenderFailed, match=problem):
+    with pytest.raises(ValueError, match=problem):
         read_workflow(path)
 
 
@@ -180,23 +179,33 @@ def test_output_files_are_collected_from_a_history_entry_in_node_order():
     assert [f["filename"] for f in files] == ["txt2vid_00001.mp4", "test_00001_.latent", "ComfyUI_temp_abc_00001_.png"]
 
 
-def test_output_files_are_located_in_the_folders_the_server_was_started_with(tmp_path):
+def test_output_files_are_found_in_the_started_servers_folders_or_at_view_urls(tmp_path):
     mp4, _, preview = output_files(HISTORY_OUTPUTS)
-    comfyui = tmp_path / "ComfyUI"
+    client = ComfyClient("http://127.0.0.1:8188/")
+    started = argparse.Namespace(out=None, connect=None, comfyui=tmp_path / "ComfyUI", base_directory=None)
 
-    default = server_folders([str(comfyui / "main.py"), "--cpu", "--port", "8188"], None)
-    assert local_path(mp4, default) == comfyui / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
-    assert local_path(preview, default) == comfyui / "temp" / "ComfyUI_temp_abc_00001_.png"
+    assert deliver(client, [mp4, preview], started) == [
+        tmp_path / "ComfyUI" / "output" / "AnimateDiff" / "txt2vid_00001.mp4",
+        tmp_path / "ComfyUI" / "temp" / "ComfyUI_temp_abc_00001_.png"]
+    started.base_directory = tmp_path / "base"
+    assert deliver(client, [mp4], started) == [tmp_path / "base" / "output" / "AnimateDiff" / "txt2vid_00001.mp4"]
+    connected = argparse.Namespace(out=None, connect="http://127.0.0.1:8188")
+    assert deliver(client, [mp4], connected) == [
+        "http://127.0.0.1:8188/view?filename=txt2vid_00001.mp4&subfolder=AnimateDiff&type=output"]
 
-    moved = server_folders(["main.py", f"--base-directory={tmp_path / 'base'}", "--temp-directory", str(tmp_path / "t")],
-                           None)
-    assert local_path(mp4, moved) == tmp_path / "base" / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
-    assert local_path(preview, moved) == tmp_path / "t" / "temp" / "ComfyUI_temp_abc_00001_.png"
 
-    assert server_folders(["main.py", "--output-directory", "/o"], comfyui)["output"] == Path("/o")
-    assert server_folders(["main.py"], comfyui)["output"] == comfyui / "output"
-    assert server_folders(["main.py"], None) is None  # relative main.py, unknown checkout
-    assert copy_destination(mp4, tmp_path / "out") == tmp_path / "out" / "AnimateDiff" / "txt2vid_00001.mp4"
+def test_out_gets_each_file_through_view_in_its_subfolder(tmp_path, monkeypatch):
+    mp4, latent, _ = output_files(HISTORY_OUTPUTS)
+    client = ComfyClient("http://127.0.0.1:8188")
+    monkeypatch.setattr(client, "view", lambda file_info: file_info["filename"].encode())
+
+    copies = deliver(client, [mp4, latent], argparse.Namespace(out=tmp_path / "out"))
+
+    assert copies == [tmp_path / "out" / "AnimateDiff" / "txt2vid_00001.mp4",
+                      tmp_path / "out" / "latents" / "test_00001_.latent"]
+    assert copies[0].read_bytes() == b"txt2vid_00001.mp4"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == sorted(
+        ["AnimateDiff", "latents", "txt2vid_00001.mp4", "test_00001_.latent"])  # no partial file left
 
 
 # -- the server's error texts ----------------------------------------------------------------

@@ -63,7 +63,7 @@ class ComfyServer:
     # -- prompts ---------------------------------------------------------------------------
 
     def object_info(self) -> dict:
-        return self.client.object_info()
+        return self.client.get_json("/object_info")
 
     def submit(self, prompt: dict) -> str:
         return self.client.submit(prompt)
