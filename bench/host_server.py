@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.host.model_files import host_built_model, link_model  # noqa: E402
+from demo_models import built_model, link_model  # noqa: E402
 from tests.host.server import ComfyServer  # noqa: E402
 
 CHECKPOINT = "sd15_random.safetensors"
@@ -23,8 +23,8 @@ def started_server(comfyui: Path, python: str):
         server = ComfyServer(comfyui.resolve(), python, Path(base), REPO)
         try:
             server.start()
-            link_model(host_built_model("sd15", comfyui, python), server.models_dir, "checkpoints", CHECKPOINT)
-            link_model(host_built_model("motion_v2", comfyui, python), server.models_dir, "animatediff_models",
+            link_model(built_model("sd15", comfyui, python), server.models_dir, "checkpoints", CHECKPOINT)
+            link_model(built_model("motion_v2", comfyui, python), server.models_dir, "animatediff_models",
                        MOTION_MODULE)
             yield server
         finally:

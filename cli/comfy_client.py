@@ -1,28 +1,44 @@
-"""Talking to a running ComfyUI server: its HTTP API and its event stream.
+"""Talking to a running ComfyUI server: its HTTP API, its websocket events, its error texts.
 
-HTTP goes through urllib (no dependency). Waiting for a prompt polls ``/history/<id>``: the
-entry appears exactly when the prompt has finished, whatever happened. Progress exists only
-as websocket events (see event_stream.py); they are passed on while waiting.
+HTTP goes through urllib and the websocket through a plain socket (no dependency). Waiting
+for a prompt polls ``/history/<id>``: the entry appears exactly when the prompt has finished,
+whatever happened. Progress exists only as websocket events, read between the polls.
 """
 
+import base64
 import json
+import os
+import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 
-from .event_stream import EventStream
-from .prompt_errors import PromptFailed, describe_execution_error, describe_rejection
-
 POLL_SECONDS = 0.2
+TEXT_FRAME = 1
 
 # The server is on this machine: never let an http_proxy setting route requests elsewhere.
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class ServerError(RuntimeError):
-    """The server answered, but not as its API says it does."""
+class ServerFailed(RuntimeError):
+    """The server exited, never answered, or answered not as its API says (the message ends
+    with its log's tail when we started it)."""
+
+
+class PromptFailed(Exception):
+    """ComfyUI rejected the prompt (``node_errors``: the server's, per node) or it failed while
+    running (``server_traceback``: the tail of the server-side traceback)."""
+
+    def __init__(self, message: str, node_errors: dict | None = None, server_traceback: str = ""):
+        super().__init__(message)
+        self.node_errors = node_errors or {}
+        self.server_traceback = server_traceback
+
+
+class PromptInterrupted(PromptFailed):
+    """The prompt stopped because of ``POST /interrupt``."""
 
 
 class ComfyClient:
@@ -33,19 +49,79 @@ class ComfyClient:
         self.url = url.rstrip("/")
         self.server = server
         self.client_id = uuid.uuid4().hex
-        self.events: EventStream | None = None
+        self._socket = None
+        self._received = b""  # websocket bytes not yet making a whole frame
 
     # -- events ----------------------------------------------------------------------------
 
-    def listen(self, python: str, timeout: float = 30.0) -> None:
-        """Start receiving this client's events (raises ListenerFailed if that is not possible)."""
-        ws_url = self.url.replace("http://", "ws://", 1) + f"/ws?clientId={self.client_id}"
-        self.events = EventStream(ws_url, python)
-        self.events.start(timeout)
+    def listen(self, timeout: float = 30.0) -> None:
+        """Open the websocket that carries this client's events (raises OSError if it cannot)."""
+        host = urllib.parse.urlsplit(self.url)
+        self._socket = socket.create_connection((host.hostname, host.port), timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            self._socket.sendall(f"GET /ws?clientId={self.client_id} HTTP/1.1\r\nHost: {host.netloc}\r\nUpgrade: "
+                                 f"websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            while b"\r\n\r\n" not in self._received:
+                self._read(deadline)
+            answer, _, self._received = self._received.partition(b"\r\n\r\n")
+            if not answer.startswith(b"HTTP/1.1 101"):
+                raise ConnectionError(f"{self.url}/ws answered {answer.splitlines()[0]!r}")
+            # The server greets every new socket with a "status" message: once it is here, no
+            # event of a prompt submitted afterwards can be missed.
+            while not any(event.get("type") == "status" for event in self._whole_messages()):
+                self._read(deadline)
+        except OSError:
+            self.close()
+            raise
+
+    def receive(self, timeout: float) -> list[dict]:
+        """The events that have arrived, waiting up to ``timeout`` s for the first one."""
+        deadline = time.monotonic() + timeout
+        while self._socket is not None:
+            events = self._whole_messages()
+            if events or time.monotonic() >= deadline:
+                return events
+            try:
+                self._read(deadline)
+            except TimeoutError:
+                return []
+            except OSError:  # the server closed it: the render itself needs no events
+                self.close()
+        time.sleep(max(0.0, deadline - time.monotonic()))  # no event will end the wait early
+        return []
 
     def close(self) -> None:
-        if self.events is not None:
-            self.events.stop()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _read(self, deadline: float) -> None:
+        """Receive more bytes; TimeoutError if none come by ``deadline``."""
+        self._socket.settimeout(max(deadline - time.monotonic(), 0.001))
+        data = self._socket.recv(65536)
+        if not data:
+            raise ConnectionError(f"{self.url}/ws closed")
+        self._received += data
+
+    def _whole_messages(self) -> list[dict]:
+        """Take the whole frames off the received bytes; text ones are events, binary ones
+        (preview images) are dropped. ComfyUI sends each message unmasked in one frame, and
+        sends no pings (its socket has no heartbeat)."""
+        events = []
+        while len(self._received) >= 2:
+            length, start = self._received[1] & 0x7F, 2
+            if length >= 126:  # the real length follows, in 2 or 8 bytes
+                start = 4 if length == 126 else 10
+                length = int.from_bytes(self._received[2:start], "big")
+            if len(self._received) < start + length:
+                break
+            if self._received[0] & 0x0F == TEXT_FRAME:
+                events.append(json.loads(self._received[start:start + length]))
+            self._received = self._received[start + length:]
+        return events
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -62,14 +138,8 @@ class ComfyClient:
     def get_json(self, path: str, timeout: float = 60):
         status, body = self.request("GET", path, timeout=timeout)
         if status != 200:
-            raise ServerError(f"GET {path}: HTTP {status}: {body[:500]!r}")
+            raise ServerFailed(f"GET {path}: HTTP {status}: {body[:500]!r}")
         return json.loads(body)
-
-    def system_stats(self, timeout: float = 60) -> dict:
-        return self.get_json("/system_stats", timeout)
-
-    def object_info(self) -> dict:
-        return self.get_json("/object_info")
 
     def submit(self, prompt: dict, extra_data: dict | None = None) -> str:
         """Queue ``prompt``; its id. ``extra_data`` (e.g. ``extra_pnginfo``) reaches the nodes as
@@ -91,7 +161,6 @@ class ComfyClient:
         Past the timeout the prompt is interrupted, leaving the server free.
         """
         deadline = time.monotonic() + timeout
-        cursor = 0
         while True:
             if self.server is not None:
                 self.server.raise_if_dead()
@@ -103,29 +172,60 @@ class ComfyClient:
             if time.monotonic() > deadline:
                 self.interrupt(prompt_id)
                 raise PromptFailed(f"prompt {prompt_id} did not finish within {timeout:.0f} s\n{self._log_tail()}")
-            cursor = self._pass_events(prompt_id, cursor, on_event)
-
-    def _pass_events(self, prompt_id: str, cursor: int, on_event) -> int:
-        """Hand this prompt's new events to ``on_event``; waits up to one poll interval for them."""
-        if self.events is None or self.events.ended:
-            time.sleep(POLL_SECONDS)  # no event will come to end the wait early
-        new = self.events.wait_after(cursor, POLL_SECONDS) if self.events is not None else []
-        for event in new:
-            if on_event is not None and event.get("data", {}).get("prompt_id") == prompt_id:
-                on_event(event)
-        return cursor + len(new)
+            for event in self.receive(POLL_SECONDS):
+                if on_event is not None and (event.get("data") or {}).get("prompt_id") == prompt_id:
+                    on_event(event)
 
     def interrupt(self, prompt_id: str | None = None) -> None:
         """Stop the running prompt (only if it is ``prompt_id``, when given)."""
         self.request("POST", "/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
 
+    def view_path(self, file_info: dict) -> str:
+        """Where the frontend fetches an output file, by its UI entry ``{"filename", "subfolder", "type"}``."""
+        return "/view?" + urllib.parse.urlencode({k: file_info[k] for k in ("filename", "subfolder", "type")
+                                                  if k in file_info})
+
     def view(self, file_info: dict) -> bytes:
-        """An output file, by its UI entry ``{"filename", "subfolder", "type"}``, as the frontend fetches it."""
-        query = urllib.parse.urlencode({k: file_info[k] for k in ("filename", "subfolder", "type") if k in file_info})
-        status, body = self.request("GET", f"/view?{query}")
+        status, body = self.request("GET", self.view_path(file_info))
         if status != 200:
-            raise ServerError(f"GET /view?{query}: HTTP {status}")
+            raise ServerFailed(f"GET {self.view_path(file_info)}: HTTP {status}")
         return body
 
     def _log_tail(self) -> str:
         return self.server.log_tail() if self.server is not None else ""
+
+
+def output_files(outputs: dict) -> list[dict]:
+    """Every file entry of a history entry's ``outputs``, in node order, without repeats: each
+    output node lists its files as ``{"filename", "subfolder", "type"}`` entries under a list
+    key of its ``ui`` result (``images``, ``gifs``, ``latents``, ``audio``...)."""
+    entries = [entry for node_output in outputs.values() for value in node_output.values()
+               if isinstance(value, list) for entry in value]
+    files = [entry for entry in entries if isinstance(entry, dict) and "filename" in entry]
+    return [entry for i, entry in enumerate(files) if entry not in files[:i]]
+
+
+def describe_rejection(body: dict) -> str:
+    """The text of an HTTP 400 answer to ``POST /prompt``: the overall error, then each node's."""
+    error = body.get("error", {})
+    lines = [f"{error.get('message', '')}: {error.get('details', '')}" if isinstance(error, dict) else str(error)]
+    for node_id, info in body.get("node_errors", {}).items():
+        lines += [f"node {node_id!r} ({info.get('class_type')}): {problem.get('message')}: "
+                  f"{problem.get('details', '')}" for problem in info.get("errors", [])]
+    return "prompt rejected: " + "\n  ".join(lines)
+
+
+def describe_execution_error(prompt_id: str, status: dict) -> PromptFailed:
+    """The error a finished-but-unsuccessful history entry's ``status`` stands for."""
+    for event, data in status.get("messages", []):
+        if event == "execution_interrupted":
+            return PromptInterrupted(f"prompt {prompt_id} was interrupted in node {data.get('node_id')!r} "
+                                     f"({data.get('node_type')})")
+        if event == "execution_error":
+            return PromptFailed(
+                f"prompt {prompt_id} failed in node {data.get('node_id')!r} ({data.get('node_type')}): "
+                f"{data.get('exception_type')}: {str(data.get('exception_message')).strip()}",
+                # The innermost frames tell the story.
+                server_traceback="".join(data.get("traceback", []))[-4000:],
+            )
+    return PromptFailed(f"prompt {prompt_id} ended with status {status}")

@@ -1,25 +1,31 @@
-"""The pack's command line: ``python -m <pack> render WORKFLOW --comfyui PATH ...``.
-
-Exit status: 0 when the workflow ran, 1 when it failed (the message is the server's node
-error, or ours), 2 for a command-line mistake, 130 when interrupted.
+"""The pack's command line: ``render`` runs one workflow on a ComfyUI server and prints the
+files it wrote. What can fail without a server fails first: starting one takes seconds, the
+demo models minutes. Exit status: 0 when the workflow ran, 1 when it failed (the message is
+the server's node error, or ours), 2 for a command-line mistake, 130 when interrupted.
 """
 
 import argparse
 import contextlib
+import json
+import shutil
 import signal
 import sys
-import threading
+import tempfile
 import urllib.parse
 from pathlib import Path
 
-from .comfy_client import ServerError
-from .comfy_server import ServerFailed
-from .model_files import BuildFailed
-from .prompt_errors import PromptFailed
-from .render import RenderFailed, RenderRequest, render
+from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
+from .comfy_server import ComfyProcess
+from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
 
+if "." in __package__:  # imported as <pack>.cli.main: the pack's modules are its siblings
+    from .. import demo_models
+else:  # the pack's folder is on sys.path
+    import demo_models
+
+PACK_DIR = Path(__file__).resolve().parents[1]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
+BAR_WIDTH = 24
 EXAMPLES = """examples:
   render workflows/txt2vid.json --comfyui ~/ComfyUI
   render workflows/txt2vid.json --comfyui ~/ComfyUI --set KSampler.steps=25 --set "Positive prompt.text=a cat"
@@ -30,88 +36,215 @@ EXAMPLES = """examples:
 
 def _program_name() -> str:
     """How the user ran the command line: ``python -m <pack>`` or ``python path/to/<pack>``."""
-    if "." in __package__:  # imported as <pack>.cli.main
+    if "." in __package__:
         return f"python -m {__package__.split('.')[0]}"
     return f"python {sys.argv[0]}"
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The command line's parser, and its ``render`` subcommand's."""
-    parser = argparse.ArgumentParser(prog=_program_name(), description="AnimateDiff for ComfyUI.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    render_args = commands.add_parser(
+def parse_request(argv: list[str] | None = None) -> argparse.Namespace:
+    top = argparse.ArgumentParser(prog=_program_name(), description="AnimateDiff for ComfyUI.")
+    parser = top.add_subparsers(dest="command", required=True).add_parser(
         "render", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         help="run a workflow on a ComfyUI server and print the paths of the files it wrote",
         description="Run a workflow (UI or API format) on a ComfyUI server on this machine, with a progress "
                     "bar; print the paths of the files it wrote, one per line.")
-    render_args.add_argument("workflow", type=Path, help="workflow JSON, as saved by ComfyUI or in API format")
-    render_args.add_argument("--comfyui", type=Path, metavar="PATH", help="the ComfyUI checkout to start")
-    render_args.add_argument("--python", metavar="PY",
-                             help="ComfyUI's Python (default: PATH/venv or PATH/.venv, else this Python)")
-    render_args.add_argument("--connect", metavar="URL",
-                             help="use the ComfyUI server already running at URL (on this machine) instead")
-    render_args.add_argument("--set", dest="assignments", action="append", default=[], metavar="NODE.INPUT=VALUE",
-                             help="change an input before running; NODE is a node id, title or type, VALUE is JSON "
-                                  "or text (repeatable)")
-    render_args.add_argument("--out", type=Path, metavar="DIR", help="copy the files written into DIR")
-    render_args.add_argument("--demo", action="store_true",
-                             help="use random-weight models built on first use (no downloads): the output is noise")
-    render_args.add_argument("--timeout", type=float, default=RenderRequest.timeout, metavar="S",
-                             help="give up (and interrupt the prompt) after S seconds (default: %(default).0f)")
-    render_args.add_argument("--cpu", action="store_true", help="run the started server on the CPU")
-    render_args.add_argument("--base-directory", type=Path, metavar="DIR",
-                             help="the started server's data folder (models, custom_nodes, output), if not PATH")
-    return parser, render_args
-
-
-def _absolute(path: Path | None) -> Path | None:
-    return path.expanduser().resolve() if path is not None else None  # the server runs in another folder
-
-
-def parse_request(argv: list[str] | None = None) -> RenderRequest:
-    top, parser = build_parser()
+    add = parser.add_argument
+    add("workflow", type=Path, help="workflow JSON, as saved by ComfyUI or in API format")
+    add("--comfyui", type=Path, metavar="PATH", help="the ComfyUI checkout to start")
+    add("--python", metavar="PY", help="ComfyUI's Python (default: PATH/venv or PATH/.venv, else this Python)")
+    add("--connect", metavar="URL", help="use the ComfyUI server already running at URL (on this machine) instead")
+    add("--set", dest="assignments", action="append", default=[], metavar="NODE.INPUT=VALUE",
+        help="change an input before running; NODE is a node id, title or type, VALUE is JSON or text (repeatable)")
+    add("--out", type=Path, metavar="DIR", help="copy the files written into DIR")
+    add("--demo", action="store_true",
+        help="use random-weight models built on first use (no downloads): the output is noise")
+    add("--timeout", type=float, default=3600.0, metavar="S",
+        help="give up (and interrupt the prompt) after S seconds (default: %(default).0f)")
+    add("--cpu", action="store_true", help="run the started server on the CPU")
+    add("--base-directory", type=Path, metavar="DIR",
+        help="the started server's data folder (models, custom_nodes, output), if not PATH")
     args = top.parse_args(argv)
-    comfyui = _absolute(args.comfyui)
+    # The server runs in another folder.
+    args.comfyui, args.base_directory = (p and p.expanduser().resolve() for p in (args.comfyui, args.base_directory))
     if args.connect:
         if args.demo or args.cpu or args.base_directory:
             parser.error("--demo, --cpu and --base-directory are for a server this command starts: drop --connect")
         url = urllib.parse.urlsplit(args.connect)
         if url.scheme != "http" or url.hostname not in LOOPBACK_HOSTS:
             parser.error(f"--connect takes http://127.0.0.1:PORT (a server on this machine), not {args.connect}")
-    elif comfyui is None:
+    elif args.comfyui is None:
         parser.error("give --comfyui PATH (a ComfyUI checkout to start) or --connect URL")
-    elif not (comfyui / "main.py").is_file():
+    elif not (args.comfyui / "main.py").is_file():
         parser.error(f"--comfyui {args.comfyui}: no main.py there; give the ComfyUI checkout")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
-    return RenderRequest(workflow=args.workflow, comfyui=comfyui, python=args.python, connect=args.connect,
-                         assignments=args.assignments, out=args.out, demo=args.demo, timeout=args.timeout,
-                         cpu=args.cpu, base_directory=_absolute(args.base_directory))
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds():
-    """While rendering, ``kill`` unwinds like Ctrl-C does, so a server this command started is stopped too."""
-    if threading.current_thread() is not threading.main_thread():  # only it may handle signals
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     request = parse_request(argv)
+    # While rendering, `kill` unwinds like Ctrl-C does, so a server this command started is stopped too.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
-        with _sigterm_unwinds():
-            render(request)
-    # OSError: the server cannot be reached, a file cannot be written.
-    except (RenderFailed, PromptFailed, ServerFailed, ServerError, BuildFailed, ValueError, OSError) as error:
+        render(request)
+    # ValueError: the workflow or a --set; OSError: the server cannot be reached, a file cannot be written.
+    except (PromptFailed, ServerFailed, demo_models.BuildFailed, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def read_workflow(path: Path) -> dict:
+    try:
+        workflow = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read the workflow: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{path} is not JSON: {error}") from None
+    is_api = isinstance(workflow, dict) and all(isinstance(n, dict) and "class_type" in n for n in workflow.values())
+    if not (is_ui_format(workflow) or (is_api and workflow)):
+        raise ValueError(f"{path} is neither a ComfyUI workflow (UI format) nor an API-format prompt")
+    return workflow
+
+
+def check_before_server(workflow: dict, assignments: list[str], demo: bool) -> None:
+    """Raise ValueError for a ``--set`` naming no node or a ``--demo`` finding no loader to point
+    at its models. Input names wait for the server: only its schemas name a UI node's widgets."""
+    nodes = workflow
+    if is_ui_format(workflow):
+        nodes = {str(node["id"]): {"class_type": node.get("type"), "inputs": {}, "_meta": {"title": node.get("title")}}
+                 for node in prompt_nodes(workflow)}
+    for assignment in assignments:
+        find_node(nodes, parse_assignment(assignment)[0])
+    if demo:
+        demo_models.point_at_demo_models(nodes)
+
+
+def comfyui_python(comfyui: Path) -> str:
+    """ComfyUI's Python when it has a virtual environment of its own in the checkout, else this one."""
+    places = [comfyui / venv / python for venv in ("venv", ".venv") for python in ("bin/python", "Scripts/python.exe")]
+    return next((str(path) for path in places if path.exists()), sys.executable)
+
+
+def render(request) -> list[Path | str]:
+    """Run the workflow; print and return where its files are (paths, or /view URLs of a
+    connected server) on stdout; everything else goes to stderr."""
+    workflow = read_workflow(request.workflow)
+    check_before_server(workflow, request.assignments, request.demo)
+    with contextlib.ExitStack() as cleanup:
+        client, server = _open_server(request, cleanup)
+        try:
+            prompt = ui_to_api(workflow, client.get_json("/object_info")) if is_ui_format(workflow) else workflow
+            if request.demo:
+                prompt = demo_models.point_at_demo_models(prompt)
+            prompt = apply_overrides(prompt, request.assignments)
+            extra_data = {"extra_pnginfo": {"workflow": workflow}} if is_ui_format(workflow) else None
+            prompt_id = client.submit(prompt, extra_data)
+        except (ValueError, PromptFailed) as error:
+            # An unknown node type is most often this pack failing to load: say so, with ComfyUI's reason.
+            reason = server.pack_import_error() if server is not None else None
+            if reason:
+                raise ValueError(f"{error}\nComfyUI could not load this pack:\n{reason}") from None
+            raise
+        bar = ProgressBar(sys.stderr, {i: n.get("_meta", {}).get("title", n["class_type"]) for i, n in prompt.items()})
+        try:
+            outputs = client.wait(prompt_id, request.timeout, bar.on_event)
+        except KeyboardInterrupt:
+            with contextlib.suppress(OSError):  # a server that is gone renders nothing
+                client.interrupt(prompt_id)  # a connected server would otherwise render on
+            raise
+        finally:
+            bar.finish()
+        results = deliver(client, output_files(outputs), request)
+    for result in results:
+        print(result)
+    if not results:
+        print("the workflow finished but wrote no files (it has no output node that saves)", file=sys.stderr)
+    if request.demo:
+        print(demo_models.NOISE_NOTICE, file=sys.stderr)
+    return results
+
+
+def _open_server(request, cleanup: contextlib.ExitStack):
+    """A client of the requested server, receiving its events when possible, and the server if
+    this command starts it: it is stopped, and its work folder removed, on leaving ``cleanup``."""
+    server = None
+    if request.connect:
+        client = ComfyClient(request.connect)
+    else:
+        python = request.python or comfyui_python(request.comfyui)
+        work_dir = Path(tempfile.mkdtemp(prefix="animatediff-render-"))
+        cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
+        model_folders = {}
+        if request.demo:
+            print(demo_models.STARTING_NOTICE.format(cache=demo_models.cache_dir()), file=sys.stderr)
+            model_folders = demo_models.prepare_demo_models(work_dir / "models", request.comfyui, python)
+        server = ComfyProcess(request.comfyui, python, PACK_DIR, work_dir, base_directory=request.base_directory,
+                              model_folders=model_folders, comfy_args=("--cpu",) if request.cpu else ())
+        cleanup.callback(server.stop)
+        print(f"starting ComfyUI ({request.comfyui}) ...", file=sys.stderr)
+        server.start()
+        client = ComfyClient(server.url, server)
+    cleanup.callback(client.close)
+    try:
+        client.listen()
+    except OSError as error:
+        print(f"no progress bar: {error}", file=sys.stderr)  # the render itself needs no events
+    return client, server
+
+
+def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]:
+    """Where each file can be found: copied into ``--out``, else in the started server's folders,
+    else at its /view URL."""
+    if request.out is not None:
+        copies = []
+        for file_info in files:
+            destination = (request.out / file_info.get("subfolder", "") / file_info["filename"]).resolve()
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with demo_models.atomic_path(destination) as partial:  # an interrupted copy leaves no half file
+                partial.write_bytes(client.view(file_info))
+            copies.append(destination)
+        return copies
+    if request.connect:
+        return [client.url + client.view_path(file_info) for file_info in files]
+    base = request.base_directory or request.comfyui  # the only folder flag the started server was given
+    return [(base / f.get("type", "output") / f.get("subfolder", "") / f["filename"]).resolve() for f in files]
+
+
+class ProgressBar:
+    """One line of text redrawn with ``\\r`` from ComfyUI's websocket events: ``executing`` names
+    the node that starts (``node: null`` when the prompt is done), ``progress`` carries the
+    running node's ``value``/``max`` (sampler steps, frames written)."""
+
+    def __init__(self, stream, titles: dict[str, str]):
+        self.stream, self.titles = stream, titles  # titles: node id -> what to call it
+        self._node, self._drawn = None, 0  # _drawn: the line's length on screen, to blank out leftovers
+
+    def on_event(self, event: dict) -> None:
+        kind, data = event.get("type"), event.get("data", {})
+        if kind == "executing" and data.get("node") is None:
+            self.finish()
+        elif kind == "executing":
+            self._node = self.titles.get(data["node"], data["node"])
+            self._draw(f"{self._node} ...")
+        elif kind == "progress" and data.get("max"):
+            filled = round(BAR_WIDTH * data["value"] / data["max"])
+            node = self.titles.get(data.get("node"), self._node or "")
+            self._draw(f"{node} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {data['value']}/{data['max']}")
+
+    def finish(self) -> None:
+        """End the line, so what is printed next starts on its own."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = 0
+
+    def _draw(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self._drawn))
+        self.stream.flush()
+        self._drawn = len(text)

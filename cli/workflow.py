@@ -1,4 +1,5 @@
-"""ComfyUI workflow JSON in its two shapes, converted both ways without ComfyUI.
+"""ComfyUI workflow JSON in its two shapes, read without ComfyUI (workflows/ui_graph.py writes
+the UI shape from these readers too).
 
 The UI format (what the frontend saves and artists share) lists nodes with positional
 `widgets_values` and links as `[id, from_node, from_slot, to_node, to_slot, type]`; the API
@@ -36,10 +37,6 @@ def spec_options(spec) -> dict:
 
 def _inputs(schema: dict, section: str) -> dict:
     return schema.get("input", {}).get(section) or {}
-
-
-def all_inputs(schema: dict) -> dict:
-    return {**_inputs(schema, "required"), **_inputs(schema, "optional")}
 
 
 def is_widget(spec) -> bool:
@@ -95,10 +92,6 @@ def types_match(output_type: str, input_type: str) -> bool:
     if "*" in (output_type, input_type):
         return True
     return bool(set(output_type.split(",")) & set(input_type.split(",")))
-
-
-def is_link(value) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
 
 
 def is_ui_format(data: dict) -> bool:
@@ -172,14 +165,18 @@ def _widget_inputs(node: dict, schema: dict) -> dict:
     return {name: value for name, value in zip(names, values) if name is not None}
 
 
+def prompt_nodes(ui: dict) -> list:
+    """The UI nodes that become nodes of the API prompt, in execution order."""
+    return [node for node in sorted(ui["nodes"], key=lambda n: (n.get("order", 0), n["id"]))
+            if node.get("type") not in FRONTEND_ONLY and node.get("mode") not in (MUTED, BYPASSED)]
+
+
 def ui_to_api(ui: dict, schemas: dict) -> dict:
     """A frontend workflow as the prompt `POST /prompt` takes."""
     graph = _UiGraph(ui)
     prompt = {}
-    for node in sorted(ui["nodes"], key=lambda n: (n.get("order", 0), n["id"])):
+    for node in prompt_nodes(ui):
         class_type = node.get("type")
-        if class_type in FRONTEND_ONLY or node.get("mode") in (MUTED, BYPASSED):
-            continue
         schema = schemas.get(class_type)
         if schema is None:
             raise ValueError(f"{_node_label(node)}: unknown node type '{class_type}': install the node pack that "
@@ -202,9 +199,10 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
     return prompt
 
 
-# --- editing and checking API prompts --------------------------------------------------
+# --- editing API prompts --------------------------------------------------------------
 
-def _find_node(api: dict, key: str) -> str:
+def find_node(api: dict, key: str) -> str:
+    """The id of the node `key` names: a node id, a unique title or a unique node type."""
     if key in api:
         return key
     for name_of in (_title, lambda node: node["class_type"]):
@@ -221,61 +219,27 @@ def _title(node: dict) -> str:
     return node.get("_meta", {}).get("title") or node["class_type"]
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def apply_overrides(api: dict, assignments: list) -> dict:
     """A copy of the prompt with `node.input=value` assignments applied (node: id, unique title or
     unique class_type; value: JSON when it parses, else the text)."""
     api = copy.deepcopy(api)
     for assignment in assignments:
-        target, equals, text = assignment.partition("=")
-        node_key, dot, input_name = target.rpartition(".")
-        if not equals or not dot or not node_key or not input_name:
-            raise ValueError(f"'{assignment}': expected node.input=value, e.g. KSampler.steps=20")
-        node = api[_find_node(api, node_key)]
+        node_key, input_name, value = parse_assignment(assignment)
+        node = api[find_node(api, node_key)]
         if input_name not in node["inputs"]:
             raise ValueError(f"'{assignment}': node '{node_key}' ({node['class_type']}) has no input '{input_name}' "
                              f"(it has {', '.join(node['inputs'])})")
-        node["inputs"][input_name] = _parse_value(text)
+        node["inputs"][input_name] = value
     return api
 
 
-def check_links(api: dict, schemas: dict) -> list:
-    """Every problem that would stop the server running the prompt's graph, as sentences."""
-    problems = []
-    for node_id, node in api.items():
-        label = f"node {node_id} ({node.get('class_type')})"
-        schema = schemas.get(node.get("class_type"))
-        if schema is None:
-            problems.append(f"{label}: unknown node type")
-            continue
-        specs = all_inputs(schema)
-        problems += [f"{label}: required input '{name}' is missing"
-                     for name in _inputs(schema, "required") if name not in node["inputs"]]
-        for name, value in node["inputs"].items():
-            if name not in specs:
-                problems.append(f"{label}: '{name}' is not an input of this node type")
-                continue
-            if not is_link(value):
-                continue
-            source = api.get(value[0])
-            if source is None:
-                problems.append(f"{label}: input '{name}' links to missing node {value[0]}")
-                continue
-            outputs = (schemas.get(source["class_type"]) or {}).get("output")
-            if outputs is None:
-                continue  # the unknown source type is reported on its own
-            if not 0 <= value[1] < len(outputs):
-                problems.append(f"{label}: input '{name}' links to output {value[1]} of node {value[0]} "
-                                f"({source['class_type']}), which has {len(outputs)} outputs")
-                continue
-            output_type, input_type = spec_type(outputs[value[1]]), spec_type(specs[name])
-            if not types_match(output_type, input_type):
-                problems.append(f"{label}: input '{name}' takes {input_type} but node {value[0]} "
-                                f"({source['class_type']}) output {value[1]} gives {output_type}")
-    return problems
+def parse_assignment(assignment: str) -> tuple:
+    """`node.input=value` as (node, input, value): the value as JSON when it parses, else as text."""
+    target, equals, text = assignment.partition("=")
+    node_key, dot, input_name = target.rpartition(".")
+    if not equals or not dot or not node_key or not input_name:
+        raise ValueError(f"'{assignment}': expected node.input=value, e.g. KSampler.steps=20")
+    try:
+        return node_key, input_name, json.loads(text)
+    except json.JSONDecodeError:
+        return node_key, input_name, text

@@ -1,25 +1,25 @@
 """The command line without ComfyUI: arguments, what is checked before a server starts, the
---demo rewriting and motion module, output paths, error texts, the progress bar."""
+--demo rewriting and motion module, output paths, error texts, the websocket, the progress bar."""
 
+import argparse
 import io
 import json
+import socket
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+import demo_models
 from animatediff_core import load_motion_model
 from cli import main as cli_main
-from cli import render as cli_render
+from cli.comfy_client import (ComfyClient, PromptInterrupted, describe_execution_error, describe_rejection,
+                              output_files)
 from cli.comfy_server import ComfyProcess
-from cli.demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, point_at_demo_models
-from cli.early_checks import check_before_server
-from cli.outputs import copy_destination, local_path, output_files, server_folders
-from cli.progress import ProgressBar
-from cli.prompt_errors import PromptInterrupted, describe_execution_error, describe_rejection
-from cli.random_models import motion_v2_state_dict
-from cli.render import RenderFailed, read_workflow
+from cli.main import ProgressBar, check_before_server, deliver, read_workflow
+from demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, motion_v2_state_dict, point_at_demo_models
 from tests.factories import TINY, motion_state_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_unknown_set_node_fails_before_a_server_starts(comfyui_dir, monkeypatch,
         raise AssertionError("a server was started")
 
     monkeypatch.setattr(ComfyProcess, "start", no_server)
-    monkeypatch.setattr(cli_render, "prepare_demo_models", no_server)
+    monkeypatch.setattr(demo_models, "prepare_demo_models", no_server)
 
     code = cli_main.main(["render", str(UI_WORKFLOW), "--comfyui", str(comfyui_dir), "--demo",
                           "--set", "NoSuchSampler.steps=2"])
@@ -104,11 +104,12 @@ def test_ui_workflow_set_targets_are_checked_by_id_title_and_type():
         check_before_server(workflow, ["KSampler.steps"], demo=False)
 
 
-def test_api_prompt_set_inputs_are_checked_before_a_server_starts():
+def test_api_prompt_set_nodes_are_checked_before_a_server_starts():
     workflow = json.loads(API_WORKFLOW.read_text())
 
-    with pytest.raises(ValueError, match="has no input 'stepz'"):
-        check_before_server(workflow, ["KSampler.stepz=1"], demo=False)
+    check_before_server(workflow, ["KSampler.steps=1", "4.model_name=x.ckpt"], demo=False)
+    with pytest.raises(ValueError, match="no node 'KSamplr'"):
+        check_before_server(workflow, ["KSamplr.steps=1"], demo=False)
 
 
 def test_demo_needs_a_loader_to_point_at_its_models():
@@ -128,7 +129,7 @@ def test_unusable_workflow_files_are_named(tmp_path, text, problem):
     path = tmp_path / "w.json"
     path.write_text(text)
 
-    with pytest.raises(RenderFailed, match=problem):
+    with pytest.raises(ValueError, match=problem):
         read_workflow(path)
 
 
@@ -178,23 +179,33 @@ def test_output_files_are_collected_from_a_history_entry_in_node_order():
     assert [f["filename"] for f in files] == ["txt2vid_00001.mp4", "test_00001_.latent", "ComfyUI_temp_abc_00001_.png"]
 
 
-def test_output_files_are_located_in_the_folders_the_server_was_started_with(tmp_path):
+def test_output_files_are_found_in_the_started_servers_folders_or_at_view_urls(tmp_path):
     mp4, _, preview = output_files(HISTORY_OUTPUTS)
-    comfyui = tmp_path / "ComfyUI"
+    client = ComfyClient("http://127.0.0.1:8188/")
+    started = argparse.Namespace(out=None, connect=None, comfyui=tmp_path / "ComfyUI", base_directory=None)
 
-    default = server_folders([str(comfyui / "main.py"), "--cpu", "--port", "8188"], None)
-    assert local_path(mp4, default) == comfyui / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
-    assert local_path(preview, default) == comfyui / "temp" / "ComfyUI_temp_abc_00001_.png"
+    assert deliver(client, [mp4, preview], started) == [
+        tmp_path / "ComfyUI" / "output" / "AnimateDiff" / "txt2vid_00001.mp4",
+        tmp_path / "ComfyUI" / "temp" / "ComfyUI_temp_abc_00001_.png"]
+    started.base_directory = tmp_path / "base"
+    assert deliver(client, [mp4], started) == [tmp_path / "base" / "output" / "AnimateDiff" / "txt2vid_00001.mp4"]
+    connected = argparse.Namespace(out=None, connect="http://127.0.0.1:8188")
+    assert deliver(client, [mp4], connected) == [
+        "http://127.0.0.1:8188/view?filename=txt2vid_00001.mp4&subfolder=AnimateDiff&type=output"]
 
-    moved = server_folders(["main.py", f"--base-directory={tmp_path / 'base'}", "--temp-directory", str(tmp_path / "t")],
-                           None)
-    assert local_path(mp4, moved) == tmp_path / "base" / "output" / "AnimateDiff" / "txt2vid_00001.mp4"
-    assert local_path(preview, moved) == tmp_path / "t" / "temp" / "ComfyUI_temp_abc_00001_.png"
 
-    assert server_folders(["main.py", "--output-directory", "/o"], comfyui)["output"] == Path("/o")
-    assert server_folders(["main.py"], comfyui)["output"] == comfyui / "output"
-    assert server_folders(["main.py"], None) is None  # relative main.py, unknown checkout
-    assert copy_destination(mp4, tmp_path / "out") == tmp_path / "out" / "AnimateDiff" / "txt2vid_00001.mp4"
+def test_out_gets_each_file_through_view_in_its_subfolder(tmp_path, monkeypatch):
+    mp4, latent, _ = output_files(HISTORY_OUTPUTS)
+    client = ComfyClient("http://127.0.0.1:8188")
+    monkeypatch.setattr(client, "view", lambda file_info: file_info["filename"].encode())
+
+    copies = deliver(client, [mp4, latent], argparse.Namespace(out=tmp_path / "out"))
+
+    assert copies == [tmp_path / "out" / "AnimateDiff" / "txt2vid_00001.mp4",
+                      tmp_path / "out" / "latents" / "test_00001_.latent"]
+    assert copies[0].read_bytes() == b"txt2vid_00001.mp4"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == sorted(
+        ["AnimateDiff", "latents", "txt2vid_00001.mp4", "test_00001_.latent"])  # no partial file left
 
 
 # -- the server's error texts ----------------------------------------------------------------
@@ -230,6 +241,50 @@ def test_execution_error_text_is_the_node_and_exception_with_the_traceback_kept_
     interrupted = describe_execution_error("p", {"messages": [
         ["execution_interrupted", {"node_id": "7", "node_type": "KSampler"}]]})
     assert isinstance(interrupted, PromptInterrupted) and "'7' (KSampler)" in str(interrupted)
+
+
+# -- the websocket ---------------------------------------------------------------------------
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """A server's websocket frame: unmasked, its length in 1, 2 or 8 bytes."""
+    if len(payload) < 126:
+        return bytes([0x80 | opcode, len(payload)]) + payload
+    if len(payload) < 1 << 16:
+        return bytes([0x80 | opcode, 126]) + len(payload).to_bytes(2, "big") + payload
+    return bytes([0x80 | opcode, 127]) + len(payload).to_bytes(8, "big") + payload
+
+
+def test_events_are_read_from_the_websocket_text_frames_only():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    events = [{"type": "progress", "data": {"value": i, "max": 9, "prompt_id": "p"}} for i in range(3)]
+    wire = (_frame(1, json.dumps({"type": "status", "data": {}}).encode())
+            + _frame(2, b"\x00" * 70000)  # a preview image
+            + b"".join(_frame(1, json.dumps(e).encode()) for e in events[:2])
+            + _frame(1, json.dumps(dict(events[2], pad="x" * 300)).encode()))
+
+    def serve():
+        connection, _ = listener.accept()
+        request = connection.recv(4096)
+        assert request.startswith(b"GET /ws?clientId=")
+        connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        for start in range(0, len(wire), 1000):  # frames split across reads
+            connection.sendall(wire[start:start + 1000])
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = ComfyClient(f"http://127.0.0.1:{port}")
+    client.listen(timeout=10)
+    received = []
+    while len(received) < 3:
+        new = client.receive(10)
+        assert new, "the events did not arrive"
+        received += new
+
+    assert [e["data"]["value"] for e in received] == [0, 1, 2] and received[2]["pad"] == "x" * 300
+    assert client.receive(0.2) == []  # closed by the server: nothing more, no error
+    client.close()
+    listener.close()
 
 
 # -- progress --------------------------------------------------------------------------------

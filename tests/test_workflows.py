@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.workflow import apply_overrides, check_links, is_ui_format, ui_to_api, ui_widget_names
-from workflows.ui_graph import api_to_ui
+from cli.workflow import apply_overrides, is_ui_format, spec_type, types_match, ui_to_api, ui_widget_names
+from workflows.ui_graph import all_inputs, api_to_ui, is_link
 from workflows import build_workflows as build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +33,43 @@ def api_of(name: str) -> dict:
 
 def nodes_of(api: dict, class_type: str) -> list[dict]:
     return [node for node in api.values() if node["class_type"] == class_type]
+
+
+def check_links(api: dict, schemas: dict) -> list:
+    """Every problem that would stop the server running the prompt's graph, as sentences: the
+    samples' own check (a server validates a prompt itself when it is submitted)."""
+    problems = []
+    for node_id, node in api.items():
+        label = f"node {node_id} ({node.get('class_type')})"
+        schema = schemas.get(node.get("class_type"))
+        if schema is None:
+            problems.append(f"{label}: unknown node type")
+            continue
+        specs = all_inputs(schema)
+        problems += [f"{label}: required input '{name}' is missing"
+                     for name in schema["input"].get("required", {}) if name not in node["inputs"]]
+        for name, value in node["inputs"].items():
+            if name not in specs:
+                problems.append(f"{label}: '{name}' is not an input of this node type")
+                continue
+            if not is_link(value):
+                continue
+            source = api.get(value[0])
+            if source is None:
+                problems.append(f"{label}: input '{name}' links to missing node {value[0]}")
+                continue
+            outputs = (schemas.get(source["class_type"]) or {}).get("output")
+            if outputs is None:
+                continue  # the unknown source type is reported on its own
+            if not 0 <= value[1] < len(outputs):
+                problems.append(f"{label}: input '{name}' links to output {value[1]} of node {value[0]} "
+                                f"({source['class_type']}), which has {len(outputs)} outputs")
+                continue
+            output_type, input_type = spec_type(outputs[value[1]]), spec_type(specs[name])
+            if not types_match(output_type, input_type):
+                problems.append(f"{label}: input '{name}' takes {input_type} but node {value[0]} "
+                                f"({source['class_type']}) output {value[1]} gives {output_type}")
+    return problems
 
 
 # --- the generated files ---------------------------------------------------------------

@@ -8,10 +8,8 @@ measures them in the real frontend and checks that nothing overlaps).
 """
 
 from cli.workflow import (
-    all_inputs,
     display_name,
     has_value_control,
-    is_link,
     is_widget,
     ordered_inputs,
     spec_options,
@@ -27,6 +25,15 @@ NOTE_SIZE = (520, 200)
 VIEW = (1400, 780)  # the canvas area the graph must fit at open (a 1080p screen less ComfyUI's bars)
 VIEW_ORIGIN = (80, 90)  # where the graph starts on screen: right of the side bar, below the top bars
 GROUP_COLORS = ("#3f789e", "#8a8a3f", "#b06634", "#6b8f4e", "#7c5a96", "#4e8f8a")
+
+
+def is_link(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def all_inputs(schema: dict) -> dict:
+    inputs = schema.get("input", {})
+    return {**(inputs.get("required") or {}), **(inputs.get("optional") or {})}
 
 
 def _depths(api: dict) -> dict:

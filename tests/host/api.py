@@ -12,7 +12,7 @@ splice nodes in::
 """
 
 # Re-exported: the tests catch the errors the product's client raises.
-from cli.prompt_errors import PromptFailed, PromptInterrupted  # noqa: F401
+from cli.comfy_client import PromptFailed, PromptInterrupted  # noqa: F401
 
 CHECKPOINT_MODEL = ["checkpoint", 0]
 CHECKPOINT_CLIP = ["checkpoint", 1]

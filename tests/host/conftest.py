@@ -32,9 +32,10 @@ from typing import NamedTuple
 import pytest
 import torch
 
+from demo_models import built_model, cache_dir, link_model
 from tests.factories import FULL, domain_adapter_state_dict, motion_lora_state_dict, motion_state_dict
 
-from .model_files import cache_dir, host_built_model, link_model, write_once
+from .model_files import write_once
 from .server import ComfyServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the repository root is the pack
@@ -140,13 +141,13 @@ def comfy_pack(comfy) -> ComfyServer:
 
 @pytest.fixture(scope="session")
 def sd15_checkpoint(comfy, comfyui_install) -> str:
-    path = host_built_model("sd15", comfyui_install.path, comfyui_install.python)
+    path = built_model("sd15", comfyui_install.path, comfyui_install.python)
     return link_model(path, comfy.models_dir, "checkpoints", "sd15_random_fp16.safetensors")
 
 
 @pytest.fixture(scope="session")
 def controlnet_file(comfy, comfyui_install) -> str:
-    path = host_built_model("controlnet", comfyui_install.path, comfyui_install.python)
+    path = built_model("controlnet", comfyui_install.path, comfyui_install.python)
     return link_model(path, comfy.models_dir, "controlnet", "control_v11f1p_sd15_depth_fp16.safetensors")
 
 

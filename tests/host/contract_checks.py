@@ -224,7 +224,7 @@ def check_windows_get_their_own_hints_with_the_per_size_hint_cache():
 def check_checkpoint_builder_gives_the_unet_first_where_the_host_wants_it():
     """comfy/model_base.py @783545f6: BaseModel.state_dict_for_saving(self, unet_state_dict,
     clip_state_dict=None, vae_state_dict=None, clip_vision_state_dict=None)."""
-    from animatediff_pack.cli.random_models import checkpoint_state_dict
+    from animatediff_pack.demo_models import checkpoint_state_dict
 
     class NewestModel:
         diffusion_model = torch.nn.Linear(2, 2)

@@ -1,8 +1,7 @@
 """Synthetic model files for host tests: built once, kept in a cache, linked into each session.
 
-The building, caching and linking are the product's (``cli/model_files.py``, which the
-command line's ``--demo`` uses too); the tests' cache is ``$ANIMATEDIFF_TEST_CACHE``
-(default ``~/.cache/animatediff-pack-tests``).
+The random SD1.5 files, the cache and the linking are the pack's ``demo_models.py`` (which
+the command line's ``--demo`` uses too); the motion-model files are the tests' own.
 """
 
 from pathlib import Path
@@ -10,18 +9,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from cli import model_files
-from cli.model_files import atomic_path
-from cli.model_files import link_model  # noqa: F401  (re-exported: the fixtures and the bench link with it)
-
-
-def cache_dir() -> Path:
-    return model_files.cache_dir("ANIMATEDIFF_TEST_CACHE", Path.home() / ".cache" / "animatediff-pack-tests")
-
-
-def host_built_model(kind: str, comfyui_path: Path, python: str) -> Path:
-    """A ``cli/random_models.py`` product (``sd15``, ``controlnet``, ``motion_v2``), built on first use."""
-    return model_files.built_model(kind, cache_dir(), comfyui_path, python)
+from demo_models import atomic_path
 
 
 def write_once(path: Path, make_state_dict) -> Path:

@@ -41,7 +41,7 @@ class ComfyServer:
             (self.base_dir / name).mkdir(parents=True, exist_ok=True)
         self.process.start(timeout)
         self.client = ComfyClient(self.url, self.process)
-        self.client.listen(self.python, timeout=30.0)
+        self.client.listen(timeout=30.0)
 
     def stop(self):
         if self.client is not None:
@@ -63,7 +63,7 @@ class ComfyServer:
     # -- prompts ---------------------------------------------------------------------------
 
     def object_info(self) -> dict:
-        return self.client.object_info()
+        return self.client.get_json("/object_info")
 
     def submit(self, prompt: dict) -> str:
         return self.client.submit(prompt)
@@ -92,13 +92,11 @@ class ComfyServer:
         Sampler callbacks send ``progress`` after each step, so interrupting right after
         this returns stops the prompt mid-sampling.
         """
-        events = self.client.events
         deadline = time.monotonic() + timeout
-        cursor = 0
-        while True:
-            new = events.wait_after(cursor, deadline - time.monotonic())
-            for event in new:
-                data = event.get("data", {})
+        while time.monotonic() < deadline:
+            self.process.raise_if_dead()
+            for event in self.client.receive(min(1.0, deadline - time.monotonic())):
+                data = event.get("data") or {}
                 if data.get("prompt_id") != prompt_id:
                     continue
                 if event["type"] == "progress" and data["value"] >= min_value:
@@ -106,11 +104,7 @@ class ComfyServer:
                 if event["type"] in FINISH_EVENTS:
                     raise PromptFailed(f"prompt {prompt_id} ended ({event['type']}) before progress "
                                        f"reached {min_value}")
-            cursor += len(new)
-            if not new and events.ended:
-                raise RuntimeError(f"the websocket listener stopped: {events.events[-1:]}\n{self.log_tail()}")
-            if not new:
-                raise PromptFailed(f"prompt {prompt_id}: no progress {min_value} within {timeout:.0f} s")
+        raise PromptFailed(f"prompt {prompt_id}: no progress {min_value} within {timeout:.0f} s")
 
     # -- files -----------------------------------------------------------------------------
 

@@ -2,17 +2,14 @@
 with ``--demo`` models, starting its own real ComfyUI.
 
 The command runs with this test's Python (which has no aiohttp): only the server and the
-event listener need ComfyUI's. Its server gets a fresh ``--base-directory`` per test.
+model builder need ComfyUI's. Its server gets a fresh ``--base-directory`` per test.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from video.files import read_video_frames
-
-from .model_files import cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / "workflows" / "txt2vid.json"
@@ -25,9 +22,8 @@ RUN_TIMEOUT_SECONDS = 900
 def render(comfyui_install, base: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, str(REPO), "render", str(WORKFLOW), "--comfyui", str(comfyui_install.path),
                "--python", comfyui_install.python, "--cpu", "--base-directory", str(base), *args]
-    # The demo's SD1.5 checkpoint is the harness's own build: share its cache.
-    env = {**os.environ, "ANIMATEDIFF_DEMO_CACHE": str(cache_dir())}
-    return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+    # The demo's SD1.5 checkpoint is the harness's own build, in the one cache of built models.
+    return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=RUN_TIMEOUT_SECONDS)
 
 

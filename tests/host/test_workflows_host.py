@@ -14,10 +14,11 @@ import torch
 
 from video.files import read_video_frames, save_video
 from cli.workflow import apply_overrides
+from demo_models import cache_dir, link_model
 from workflows import build_workflows as build
 
 from .api import PromptFailed, node
-from .model_files import cache_dir, link_model, write_depth_video, write_once
+from .model_files import write_depth_video, write_once
 
 SIZE = 32
 FPS = 8.0  # every workflow's Video Combine frame_rate

@@ -1,30 +1,132 @@
-"""Build random-weight model files: an SD1.5 checkpoint and ControlNet that a real ComfyUI
-detects as genuine, and a v2 motion module.
+"""Random-weight models, for ``render --demo`` and the host tests: a full-size SD1.5
+checkpoint and ControlNet that a real ComfyUI detects as genuine, and a v2 motion module.
 
-Runs with ComfyUI's own Python, because the SD1.5 files are built from ComfyUI's classes
-(so their key layout is exactly what its loaders expect):
+Building takes seconds to minutes, so each file is built once into a cache, under a name
+that encodes everything shaping its bytes, and linked into a server's model folders. The
+command line imports this module in a Python that may have neither torch nor ComfyUI; the
+building runs as a script with ComfyUI's Python, because the SD1.5 files are built from
+ComfyUI's classes (so their key layout is exactly what its loaders expect):
 
-    python random_models.py sd15|controlnet|motion_v2 OUT.safetensors --comfyui /path/to/ComfyUI
+    python demo_models.py sd15|controlnet|motion_v2 OUT.safetensors --comfyui /path/to/ComfyUI
 
-Deterministic for a given seed. Writes OUT itself, not through a temporary name: callers
-(model_files.built_model) choose a temporary OUT and rename it. After writing, the file is
-loaded back with ComfyUI's own loaders (the pack's, for the motion module) and must be
-detected as what it is meant to be.
+Deterministic for a given seed. After writing, the file is loaded back with ComfyUI's own
+loaders (the pack's, for the motion module) and must be detected as what it is meant to be.
 """
 
 import argparse
+import contextlib
+import copy
 import inspect
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
+if __package__:  # <pack>.demo_models
+    from .cli.comfy_server import TIED_TO_PARENT
+else:  # the pack's folder is on sys.path: the tests, the command line run as a folder, this script
+    from cli.comfy_server import TIED_TO_PARENT
 
-PACK_DIR = Path(__file__).resolve().parents[1]
+# torch, comfy.* and animatediff_core are imported inside the builders: only the script needs
+# them, and comfy becomes importable once main() has put the ComfyUI checkout on sys.path.
 
-# comfy.* and animatediff_core are imported inside the functions: they become importable
-# only once main() has put the ComfyUI checkout and the pack's folder on sys.path.
+CHECKPOINT_NAME = "animatediff-demo-sd15-random.safetensors"
+MOTION_MODULE_NAME = "animatediff-demo-mm-v2-random.safetensors"
+# node type: (input, demo file, model folder, built kind)
+DEMO_INPUTS = {
+    "CheckpointLoaderSimple": ("ckpt_name", CHECKPOINT_NAME, "checkpoints", "sd15"),
+    "AnimateDiffLoadMotionModule": ("model_name", MOTION_MODULE_NAME, "animatediff_models", "motion_v2"),
+}
+STARTING_NOTICE = ("demo: random-weight models (built once into {cache}, a minute or two the first time); "
+                   "the output will be noise")
+NOISE_NOTICE = "demo: the models have random weights, so the output is noise: this checks the install, not the models"
+
+# Part of every built file's name: bump it when a builder changes what it writes, so stale
+# caches are rebuilt rather than silently reused.
+BUILDER_VERSION = 1
+BUILD_TIMEOUT_SECONDS = 1800
+
+
+class BuildFailed(RuntimeError):
+    """The builder script failed; the message quotes its output."""
+
+
+def cache_dir() -> Path:
+    """Where built models are kept (``$ANIMATEDIFF_MODEL_CACHE``, else ~/.cache/animatediff-pack/models)."""
+    configured = os.environ.get("ANIMATEDIFF_MODEL_CACHE")
+    path = Path(configured).expanduser() if configured else Path.home() / ".cache" / "animatediff-pack" / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary name beside ``path`` to write to; renamed to ``path`` if the block succeeds,
+    deleted if not. A concurrent reader sees the whole file or none of it."""
+    # Keeps the suffix: loaders pick the file format from it.
+    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def built_model(kind: str, comfyui_path: Path | None, python: str) -> Path:
+    """The cached ``sd15``, ``controlnet`` or ``motion_v2`` file, built with ``python`` (ComfyUI's) on first use."""
+    path = cache_dir() / f"{kind}-random-seed0-v{BUILDER_VERSION}.safetensors"
+    if path.exists():
+        return path
+    with atomic_path(path) as partial:
+        command = [python, __file__, kind, str(partial)]
+        if comfyui_path is not None:
+            command += ["--comfyui", str(comfyui_path)]
+        try:
+            result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=BUILD_TIMEOUT_SECONDS, preexec_fn=TIED_TO_PARENT)
+        except subprocess.TimeoutExpired:
+            raise BuildFailed(f"building the random {kind} model took over {BUILD_TIMEOUT_SECONDS} s") from None
+        if result.returncode != 0:
+            raise BuildFailed(f"building the random {kind} model failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return path
+
+
+def link_model(target: Path, models_dir: Path, folder: str, name: str) -> str:
+    """Make ``target`` appear as ``<models_dir>/<folder>/<name>``; returns ``name`` for a node input."""
+    link = models_dir / folder / name
+    if link.is_symlink():
+        if link.resolve() != target.resolve():
+            raise ValueError(f"{folder}/{name} already names a different model ({link.resolve()})")
+        return name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    return name
+
+
+def point_at_demo_models(prompt: dict) -> dict:
+    """A copy of the API prompt with every checkpoint and motion-module loader set to the demo files."""
+    prompt = copy.deepcopy(prompt)
+    loaders = [node for node in prompt.values() if node.get("class_type") in DEMO_INPUTS]
+    if not loaders:
+        raise ValueError(f"--demo found no {' or '.join(DEMO_INPUTS)} node to give its random models to")
+    for node in loaders:
+        input_name, file_name, _, _ = DEMO_INPUTS[node["class_type"]]
+        node["inputs"][input_name] = file_name
+    return prompt
+
+
+def prepare_demo_models(models_dir: Path, comfyui_path: Path, python: str) -> dict[str, Path]:
+    """Build (or reuse) the demo files and link them into ``models_dir``; returns the model
+    folders to give the server, ``{folder name: path}``."""
+    folders = {}
+    for _, name, folder, kind in DEMO_INPUTS.values():
+        link_model(built_model(kind, comfyui_path, python), models_dir, folder, name)
+        folders[folder] = models_dir / folder
+    return folders
+
+
+# -- building: the script, run with ComfyUI's Python --------------------------------------------
 
 # The SD1.5 UNet hyper-parameters, as ComfyUI's model detection reads them from a
 # real SD1.5 checkpoint.
@@ -67,6 +169,8 @@ def import_comfy(comfyui_path: str):
 def randomize(module, generator):
     """Give every parameter a value: ComfyUI's layers skip initialisation and start as
     uninitialised memory. Norms start as identity so the signal is neither lost nor blown up."""
+    import torch
+
     norm_types = (torch.nn.LayerNorm, torch.nn.GroupNorm)
     with torch.no_grad():
         for layer in module.modules():
@@ -86,6 +190,7 @@ def to_fp16(state_dict: dict) -> dict:
 
 def build_sd15(generator) -> dict:
     import comfy.sd
+    import torch
     import comfy.supported_models
     from comfy.ldm.models.autoencoder import AutoencoderKL
 
@@ -131,6 +236,7 @@ def check_sd15(path: str):
 def build_controlnet(generator) -> dict:
     import comfy.cldm.cldm
     import comfy.ops
+    import torch
 
     config = {k: v for k, v in SD15_UNET_CONFIG.items() if k != "out_channels"}
     control_model = comfy.cldm.cldm.ControlNet(
@@ -174,6 +280,7 @@ def motion_v2_state_dict(generator, level_channels=SD15_LEVEL_CHANNELS) -> dict:
     own layout tables: random weights, identity norms, zero biases, sinusoidal encodings."""
     from animatediff_core.formats import block_names, module_tensor_shapes
     from animatediff_core.temporal import sinusoidal_pe
+    import torch
 
     state_dict = {}
     for name in block_names("sd15", has_mid_block=True):
@@ -231,7 +338,7 @@ def main():
         if not args.comfyui:
             parser.error("--comfyui or COMFYUI_PATH is required")
         import_comfy(os.path.abspath(args.comfyui))
-    sys.path.append(str(PACK_DIR))  # last: ComfyUI's own nodes.py must win over the pack's nodes/
+    import torch
 
     started = time.monotonic()
     state_dict = build(torch.Generator().manual_seed(args.seed))
