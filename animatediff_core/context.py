@@ -61,14 +61,6 @@ class ContextOptions:
                 f"fuse_method must be one of {', '.join(FUSE_METHODS)}; got {self.fuse_method!r}"
             )
 
-    def check_fits(self, pe_length: int) -> None:
-        """Raise MotionModelError if the windows are longer than a motion module takes."""
-        if self.context_length > pe_length:
-            raise MotionModelError(
-                f"context_length {self.context_length} is more than this motion module takes ({pe_length}): lower "
-                f"context_length to {pe_length} or less"
-            )
-
     @property
     def on_ring(self) -> bool:
         return self.closed_loop or self.schedule == "looped"

@@ -110,6 +110,14 @@ class MotionModel:
                 patches.setdefault(key, []).append((up, down, strength))
         return patches
 
+    def check_frames(self, frames: int, input_name: str, remedy: str) -> None:
+        """The frame limit: a motion module sees at most pe_length frames at once (its positional
+        encoding's length). ``remedy``: what the user can do, from where ``frames`` came."""
+        if frames > self.pe_length:
+            raise MotionModelError(
+                f"{input_name}: {frames} frames, but {self.describe()} takes at most {self.pe_length} at once: {remedy}"
+            )
+
     def describe(self) -> str:
         mid = ", mid block" if self.has_mid_block else ""
         loras = f", {len(self.loras)} MotionLoRA(s)" if self.loras else ""

@@ -64,8 +64,8 @@ class InjectIntoModel:
         with host.blame("motion_model"):
             placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
         if context_options is not None:
-            with host.blame("context_options"):
-                context_options.check_fits(mm.pe_length)
+            mm.check_frames(context_options.context_length, "context_options",
+                            f"lower context_length to {mm.pe_length} or less")
         settings = MotionSettings(motion_scale, effect, motion_scale_mask, effect_mask, start_percent, end_percent,
                                   context_options)
         patched = model.clone()

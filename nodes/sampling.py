@@ -182,12 +182,11 @@ class MotionSampling:
 
     def _check_frames(self, frames: int) -> None:
         limit = self.motion_model.pe_length
-        if self.settings.context is None and frames > limit:
-            raise MotionModelError(
-                f"latent_image: {frames} frames, but {self.motion_model.describe()} takes at most {limit} at once. "
-                "Connect a Context Options node to Inject into Model's context_options input to sample "
-                f"{frames} frames window by window (context_length {min(16, limit)}), or use at most {limit} frames"
-            )
+        if self.settings.context is None:
+            self.motion_model.check_frames(
+                frames, "latent_image", "connect a Context Options node to Inject into Model's context_options input "
+                f"to sample {frames} frames window by window (context_length {min(16, limit)}), or use at most "
+                f"{limit} frames")
         if frames < FEW_FRAMES:
             warning = (
                 f"AnimateDiff: only {frames} frame(s) in the latent batch; motion modules were trained on 16 and "

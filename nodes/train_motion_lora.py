@@ -102,10 +102,7 @@ def _check_clips(clips, frames: int, motion_model) -> None:
         raise MotionModelError(
             f"clips: {count} images is not a whole number of clips of frames_per_clip={frames}: connect Camera "
             "Motion Clips' clips and frames_per_clip, or give clip after clip of that many frames")
-    if frames > motion_model.pe_length:
-        raise MotionModelError(
-            f"frames_per_clip: {frames} frames, but {motion_model.describe()} takes at most "
-            f"{motion_model.pe_length} at once: use at most {motion_model.pe_length} (16 is best)")
+    motion_model.check_frames(frames, "frames_per_clip", f"use at most {motion_model.pe_length} (16 is best)")
     if clips.shape[1] % 8 or clips.shape[2] % 8:
         raise MotionModelError(
             f"clips: {clips.shape[2]}x{clips.shape[1]} pixels; the VAE needs sides divisible by 8 (e.g. 256x256)")

@@ -297,15 +297,6 @@ def test_bad_options_are_refused_with_a_message_naming_the_input(fields, names):
     assert names in str(error.value)
 
 
-def test_context_longer_than_the_motion_module_is_refused():
-    with pytest.raises(MotionModelError) as error:
-        ContextOptions(context_length=40).check_fits(32)
-    assert str(error.value) == (
-        "context_length 40 is more than this motion module takes (32): lower context_length to 32 or less"
-    )
-    ContextOptions(context_length=32).check_fits(32)  # the limit itself is fine
-
-
 def test_describe_plan():
     assert describe_plan(48, ContextOptions()) == (
         "48 frames, 4 windows of 16 (overlap >= 4), static schedule, 1.33 UNet frame-evaluations per frame"

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from animatediff_core import load_motion_model
+from animatediff_core import MotionModelError, load_motion_model
 from tests.factories import FAMILIES, motion_state_dict
 
 EXPECTED = {
@@ -115,3 +115,14 @@ def test_loading_does_not_copy_the_tensors():
     key = "up_blocks.3.motion_modules.2.temporal_transformer.proj_out.weight"
     assert mm.module.get_parameter(key).data_ptr() == state[key].data_ptr()
     assert not any(p.requires_grad for p in mm.module.parameters())
+
+
+def test_the_frame_limit_is_the_positional_encoding_length():
+    v2 = load_motion_model(motion_state_dict("v2"))
+    v2.check_frames(32, "latent_image", "unused")  # the limit itself is fine
+    with pytest.raises(MotionModelError) as error:
+        v2.check_frames(33, "frames_per_clip", "use at most 32")
+    assert str(error.value) == (
+        "frames_per_clip: 33 frames, but AnimateDiff v2 (SD15, 32 frames max, mid block) takes at most 32 at once: "
+        "use at most 32"
+    )
