@@ -1,5 +1,7 @@
 """Train MotionLoRA: clips of a camera motion -> a MotionLoRA file, and the motion model with it applied."""
 
+import os
+
 from ..animatediff_core import MotionModelError, plan_injection
 from ..animatediff_core.training import TrainingSettings, loss_curve
 from . import host, host_training
@@ -39,7 +41,7 @@ class TrainMotionLoRA:
                 "rank": ("INT", {"default": 64, "min": 1, "max": 512, "tooltip":
                     "Size of the LoRA factors: a higher rank can learn more and makes a bigger file."}),
                 "steps": ("INT", {"default": 500, "min": 1, "max": 100000, "tooltip":
-                    "Training steps. The paper trains about 2,000; a few hundred already show the motion."}),
+                    "Training steps. The paper trains about 2,000."}),
                 "learning_rate": ("FLOAT", {"default": 5e-4, "min": 1e-6, "max": 1e-1, "step": 1e-5, "round": False,
                                             "tooltip": "AdamW step size."}),
                 "batch_size": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip":
@@ -47,7 +49,7 @@ class TrainMotionLoRA:
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "tooltip":
                     "Picks the starting factors, the clips, timesteps and noise of each step."}),
                 "gradient_checkpointing": ("BOOLEAN", {"default": True, "tooltip":
-                    "Recompute activations during backward: far less memory for about a third more time."}),
+                    "Recompute activations during backward instead of keeping them: less memory, more time."}),
                 "lora_name": ("STRING", {"default": "my_camera_motion", "tooltip":
                     "File name: saved as models/animatediff_motion_lora/<lora_name>_00001.safetensors (the next "
                     "free number), never over an existing file."}),
@@ -85,13 +87,14 @@ class TrainMotionLoRA:
             on_step)
         lora = factors.as_motion_lora(str(path))
         host_training.save_motion_lora(path, lora, {
-            "format": "AnimateDiff MotionLoRA", "base_motion_module": mm.source.rsplit("/", 1)[-1],
+            "format": "AnimateDiff MotionLoRA", "base_motion_module": os.path.basename(mm.source),
             "family": mm.family, "rank": rank, "steps": steps, "motion": lora_name.strip(),
             "learning_rate": learning_rate, "clips": len(latents), "frames": frames_per_clip,
             "resolution": f"{clips.shape[2]}x{clips.shape[1]}",
         })
         tail = losses[-min(10, len(losses)):]
-        text = f"saved {path.name}: {steps} steps, loss {losses[0]:.4f} -> {sum(tail) / len(tail):.4f} (last {len(tail)})"
+        text = (f"saved {path.name}: {steps} step{'s' * (steps != 1)}, loss {losses[0]:.4f} -> "
+                f"{sum(tail) / len(tail):.4f} (last {len(tail)})")
         host.log.info("AnimateDiff: %s", text)
         return {"ui": {"text": [text]}, "result": (motion_model.with_lora(lora, 1.0), loss_curve(losses))}
 

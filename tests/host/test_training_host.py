@@ -87,6 +87,12 @@ def test_the_users_model_and_motion_model_are_untouched(comfy_pack, files, train
     assert torch.equal(sample(comfy_pack, files["ckpt"], animatediff(files["v2"])), trained["before_v2"])
 
 
+def test_a_second_training_under_the_same_name_takes_the_next_number(comfy_pack, files, trained):
+    outputs = comfy_pack.run(training_prompt(files["ckpt"], files["v2"], "host_zoom", steps=1, seed=4))
+    assert outputs["train"]["text"][0].startswith("saved host_zoom_00002.safetensors: 1 step, loss")
+    assert {"host_zoom_00001.safetensors", "host_zoom_00002.safetensors"} <= folder_state(comfy_pack)
+
+
 def test_an_interrupted_training_leaves_no_file_and_the_models_as_they_were(comfy_pack, files, trained):
     before = folder_state(comfy_pack)
     prompt_id = comfy_pack.submit(training_prompt(files["ckpt"], files["v2"], "interrupted", steps=200, seed=7))
@@ -99,8 +105,9 @@ def test_an_interrupted_training_leaves_no_file_and_the_models_as_they_were(comf
 
 
 @pytest.mark.parametrize("case", ["one-frame clips", "more frames than the module takes", "SDXL module", "rank 0",
-                                  "a name outside the folder"])
-def test_bad_training_input_is_a_node_error_naming_the_input(comfy_pack, files, motion_module, case):
+                                  "a name outside the folder", "MotionLoRAs already applied",
+                                  "not a whole number of clips", "sides not divisible by 8"])
+def test_bad_training_input_is_a_node_error_naming_the_input(comfy_pack, files, motion_module, motion_lora, case):
     kwargs, mm = {}, files["v2"]
     if case == "one-frame clips":
         kwargs, expected = {"frames": 1}, r"frames"
@@ -110,11 +117,24 @@ def test_bad_training_input_is_a_node_error_naming_the_input(comfy_pack, files, 
         mm, expected = motion_module("hsxl_temporal_layers.safetensors", "hotshotxl"), r"motion_model: .*SDXL"
     elif case == "rank 0":
         kwargs, expected = {"rank": 0}, r"rank"
-    else:
+    elif case == "a name outside the folder":
         kwargs, expected = {"lora_name": "../../escape"}, r"lora_name: '../../escape' cannot be a file name"
+    elif case == "MotionLoRAs already applied":
+        expected = r"motion_model: it already has MotionLoRAs applied; train on the plain motion module"
+    elif case == "not a whole number of clips":
+        kwargs, expected = {"frames_per_clip": 3}, r"clips: 16 images is not a whole number of clips of frames_per_clip=3"
+    else:
+        expected = r"clips: 100x64 pixels; the VAE needs sides divisible by 8"
     lora_name = kwargs.pop("lora_name", f"bad_{case.replace(' ', '_')}")
+    prompt = training_prompt(files["ckpt"], mm, lora_name, **kwargs)
+    if case == "MotionLoRAs already applied":
+        prompt["lora"] = node("AnimateDiffApplyMotionLoRA", motion_model=["motion", 0], lora_name=motion_lora(
+            "v2_lora_ZoomIn.ckpt"), strength=1.0)
+        prompt["train"]["inputs"]["motion_model"] = ["lora", 0]
+    elif case == "sides not divisible by 8":
+        prompt["clips"]["inputs"]["width"] = 100
     before = folder_state(comfy_pack)
     with pytest.raises(PromptFailed, match=expected) as failure:
-        comfy_pack.run(training_prompt(files["ckpt"], mm, lora_name, **kwargs))
+        comfy_pack.run(prompt)
     assert "Traceback" not in str(failure.value).split("\n")[0]
     assert folder_state(comfy_pack) == before
