@@ -69,9 +69,8 @@ def camera_path(motion: str, frames: int, strength: float, image_size: tuple[int
     sign = 1 if motion == "roll clockwise" else -1
     angles = [sign * math.radians(ROLL_DEGREES * strength) * p for p in progress]
     # One size for the whole roll: the largest whose every turned view stays inside the image.
-    scale = min(min(image_w / _turned_extent(full_w, full_h, a)[0], image_h / _turned_extent(full_w, full_h, a)[1])
-                for a in angles)
-    scale = min(scale, 1.0)
+    extents = [_turned_extent(full_w, full_h, a) for a in angles]
+    scale = min(1.0, *(min(image_w / w, image_h / h) for w, h in extents))
     return [View(cx, cy, full_w * scale, full_h * scale, a) for a in angles]
 
 

@@ -101,7 +101,7 @@ class TrainMotionLoRA:
 
 def _check_clips(clips, frames: int, motion_model) -> None:
     count = clips.shape[0]
-    if count < 2 or count % frames:
+    if count % frames:  # frames_per_clip >= 2, so this also refuses a lone image
         raise MotionModelError(
             f"clips: {count} images is not a whole number of clips of frames_per_clip={frames}: connect Camera "
             "Motion Clips' clips and frames_per_clip, or give clip after clip of that many frames")
