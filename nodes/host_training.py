@@ -9,8 +9,6 @@ again after training, also after an error or an interrupt.
 
 import contextlib
 import functools
-import os
-import re
 from pathlib import Path
 
 import comfy.model_management
@@ -23,39 +21,19 @@ from torch.utils.checkpoint import checkpoint
 from ..animatediff_core import MotionModelError
 from ..animatediff_core.motion_lora import LowRankFile, motion_lora_tensors
 from ..animatediff_core.schedules import alphas_cumprod, schedule_named
+from ..animatediff_core import training
 from ..animatediff_core.tensor_files import write_tensors
-from ..animatediff_core.training import (
-    LoraFactors,
-    TrainingSettings,
-    attention_targets,
-    autocast_dtype,
-    forward_with_deltas,
-    frozen_for_autograd,
-    train_lora,
-)
+from ..video.files import resolve_output_stem
 from . import host
 from .sampling import MotionSampling, MotionSettings, attach
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
-
 
 def new_lora_path(lora_name: str) -> Path:
-    """models/animatediff_motion_lora/<lora_name>_<counter>.safetensors, the next free counter."""
-    name = lora_name.strip().removesuffix(".safetensors")
-    if not _NAME.fullmatch(name):
-        raise MotionModelError(
-            f"lora_name: {lora_name!r} cannot be a file name here: use letters, digits, spaces, '-', '_' and '.' "
-            "(no folders), e.g. 'slow_dolly_in'"
-        )
+    """models/animatediff_motion_lora/<lora_name>_<counter>.safetensors, the next free counter
+    (subfolders and date tokens as in Video Combine's filename_prefix)."""
     folder = Path(folder_paths.models_dir) / host.MOTION_LORAS
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        existing = os.listdir(folder)
-    except OSError as error:
-        raise MotionModelError(f"lora_name: cannot write to {folder}: {error.strerror or error}") from None
-    used = (re.fullmatch(re.escape(name) + r"_(\d{5,})\.safetensors", entry) for entry in existing)
-    counter = max((int(m[1]) for m in used if m), default=0) + 1
-    return folder / f"{name}_{counter:05}.safetensors"
+    stem = resolve_output_stem(folder, lora_name.strip().removesuffix(".safetensors"), input_name="lora_name")
+    return stem.with_name(stem.name + ".safetensors")
 
 
 def encode_clips(vae, clips: torch.Tensor, frames: int) -> torch.Tensor:
@@ -65,7 +43,8 @@ def encode_clips(vae, clips: torch.Tensor, frames: int) -> torch.Tensor:
 
 
 def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motion_model, placements, rank: int,
-                      settings: TrainingSettings, gradient_checkpointing: bool, on_step) -> tuple[LoraFactors, list]:
+                      settings: training.TrainingSettings, gradient_checkpointing: bool,
+                      on_step) -> tuple[training.LoraFactors, list]:
     """LoRA factors trained on ``latents`` with ``context`` as the caption, and every step's loss."""
     patched = model.clone()
     sampling = MotionSampling(motion_model.model, placements, MotionSettings())
@@ -74,9 +53,9 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
     unet = patched.model
     dtype = unet.manual_cast_dtype or unet.get_dtype()
     schedule = alphas_cumprod(schedule_named(motion_model.model.traits.schedule)).float()
-    half = autocast_dtype(device.type, dtype, device.type == "cuda" and torch.cuda.is_bf16_supported())
+    half = training.autocast_dtype(device.type, dtype, device.type == "cuda" and torch.cuda.is_bf16_supported())
     with torch.inference_mode(False), torch.enable_grad():
-        factors = LoraFactors(attention_targets(motion_model.model), rank, settings.seed).to(device)
+        factors = training.LoraFactors(training.attention_targets(motion_model.model), rank, settings.seed).to(device)
 
         def predict_noise(z_t, timesteps, frames):
             sampling.video_frames = frames
@@ -86,8 +65,9 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
         def call_block(name, block, x, frames, **block_settings):
             deltas = factors.block_deltas(name)
             if gradient_checkpointing:
-                return checkpoint(forward_with_deltas, block, deltas, x, frames, use_reentrant=False, **block_settings)
-            return forward_with_deltas(block, deltas, x, frames, **block_settings)
+                return checkpoint(training.forward_with_deltas, block, deltas, x, frames, use_reentrant=False,
+                                  **block_settings)
+            return training.forward_with_deltas(block, deltas, x, frames, **block_settings)
 
         sampling.call_block = call_block
         try:
@@ -96,9 +76,9 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
             z0 = unet.process_latent_in(latents.to(device).clone()).float()
             context = context.to(device, dtype).clone()
             transformer_options = {**patched.model_options.get("transformer_options", {}), "cond_or_uncond": [0]}
-            with frozen_for_autograd(unet.diffusion_model, motion_model.model.module), \
+            with training.frozen_for_autograd(unet.diffusion_model, motion_model.model.module), \
                     _checkpointed(unet.diffusion_model, gradient_checkpointing):
-                losses = train_lora(factors, predict_noise, z0, schedule, settings, on_step, half)
+                losses = training.train_lora(factors, predict_noise, z0, schedule, settings, on_step, half)
         finally:
             # Out of the UNet again, also after an error or an interrupt (as after sampling).
             patched.eject_model()

@@ -51,8 +51,9 @@ class TrainMotionLoRA:
                 "gradient_checkpointing": ("BOOLEAN", {"default": True, "tooltip":
                     "Recompute activations during backward instead of keeping them: less memory, more time."}),
                 "lora_name": ("STRING", {"default": "my_camera_motion", "tooltip":
-                    "File name: saved as models/animatediff_motion_lora/<lora_name>_00001.safetensors (the next "
-                    "free number), never over an existing file."}),
+                    "File name, optionally with subfolders ('camera/dolly_in'): saved as models/"
+                    "animatediff_motion_lora/<lora_name>_00001.safetensors (the next free number), never over an "
+                    "existing file."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

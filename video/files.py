@@ -49,26 +49,29 @@ class SavedVideo:
 _PREFIX_TOKENS = {"%year%": "%Y", "%month%": "%m", "%day%": "%d", "%hour%": "%H", "%minute%": "%M", "%second%": "%S"}
 
 
-def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int = 0, height: int = 0) -> Path:
+def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int = 0, height: int = 0,
+                        input_name: str = "filename_prefix") -> Path:
     """output_dir/<subfolders>/<name>_<counter> with the next free counter; creates the folders.
 
     `filename_prefix` may hold subfolders and the tokens %width% %height% %year% %month%
     %day% %hour% %minute% %second% (as SaveImage); anything leading outside output_dir is refused.
+    Errors name `input_name`, the node input the prefix came from.
     """
     prefix = filename_prefix.replace("%width%", str(width)).replace("%height%", str(height))
     for token, code in _PREFIX_TOKENS.items():
         prefix = prefix.replace(token, time.strftime(code))
+    named = f"{input_name} {filename_prefix!r}"
     bad = sorted({repr(c) for c in prefix if ord(c) < 32 or (os.name == "nt" and c in '<>:"|?*')})
     if bad:
         raise VideoError(
-            f"filename_prefix {filename_prefix!r} contains {', '.join(bad)}, which file names cannot hold: use "
+            f"{named} contains {', '.join(bad)}, which file names cannot hold: use "
             "letters, digits, spaces, '-', '_' and '.', with '/' between subfolders.")
     parts = re.split(r"[\\/]+", prefix.strip())
     if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
-        raise VideoError(f"filename_prefix {filename_prefix!r} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
+        raise VideoError(f"{named} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
     if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix) or prefix.startswith(("/", "\\")) or ".." in parts:
         raise VideoError(
-            f"filename_prefix {filename_prefix!r} points outside the output folder; "
+            f"{named} points outside {output_dir}; "
             f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
         )
     root = Path(os.path.abspath(output_dir))
@@ -77,7 +80,7 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
         folder.mkdir(parents=True, exist_ok=True)
         existing = os.listdir(folder)
     except OSError as e:
-        raise VideoError(f"Cannot write to the output folder {folder}: {e.strerror or e}.") from None
+        raise VideoError(f"Cannot write to the folder {folder}: {e.strerror or e}.") from None
     name = parts[-1]
     used = (re.match(re.escape(name) + r"_(\d{5,})(?![^._])", entry) for entry in existing)
     counter = max((int(m.group(1)) for m in used if m), default=0) + 1
@@ -365,7 +368,7 @@ def _temporary_twin(path: Path, is_dir: bool) -> Path:
     try:
         twin.mkdir() if is_dir else twin.touch(exist_ok=False)
     except OSError as e:
-        raise VideoError(f"Cannot write to the output folder {path.parent}: {e.strerror or e}.") from None
+        raise VideoError(f"Cannot write to the folder {path.parent}: {e.strerror or e}.") from None
     return twin
 
 

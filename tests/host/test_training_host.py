@@ -93,6 +93,14 @@ def test_a_second_training_under_the_same_name_takes_the_next_number(comfy_pack,
     assert {"host_zoom_00001.safetensors", "host_zoom_00002.safetensors"} <= folder_state(comfy_pack)
 
 
+def test_a_name_with_a_subfolder_is_saved_there_and_offered_by_apply_motion_lora(comfy_pack, files, trained):
+    outputs = comfy_pack.run(training_prompt(files["ckpt"], files["v2"], "camera/host_pan", steps=1))
+    assert outputs["train"]["text"][0].startswith("saved host_pan_00001.safetensors")
+    assert (lora_folder(comfy_pack) / "camera" / "host_pan_00001.safetensors").is_file()
+    choices = comfy_pack.object_info()["AnimateDiffApplyMotionLoRA"]["input"]["required"]["lora_name"][0]
+    assert "camera/host_pan_00001.safetensors" in choices
+
+
 def test_an_interrupted_training_leaves_no_file_and_the_models_as_they_were(comfy_pack, files, trained):
     before = folder_state(comfy_pack)
     prompt_id = comfy_pack.submit(training_prompt(files["ckpt"], files["v2"], "interrupted", steps=200, seed=7))
@@ -118,7 +126,7 @@ def test_bad_training_input_is_a_node_error_naming_the_input(comfy_pack, files, 
     elif case == "rank 0":
         kwargs, expected = {"rank": 0}, r"rank"
     elif case == "a name outside the folder":
-        kwargs, expected = {"lora_name": "../../escape"}, r"lora_name: '../../escape' cannot be a file name"
+        kwargs, expected = {"lora_name": "../../escape"}, r"lora_name '../../escape' points outside"
     elif case == "MotionLoRAs already applied":
         expected = r"motion_model: it already has MotionLoRAs applied; train on the plain motion module"
     elif case == "not a whole number of clips":

@@ -111,18 +111,16 @@ def test_motionlora(workflow_files):
     assert_video(decoded, 16)
 
 
-def test_controlnet_depth_in_context_windows(workflow_files):
-    decoded, log = run_workflow(workflow_files, "controlnet_depth", 20, [
+@pytest.mark.parametrize("name, frames, plan", [
+    ("controlnet_depth", 20, r"20 frames, 3 windows of 8 \(overlap >= 2\)"),  # 20 depth frames set the batch size
+    ("long_context", 24, r"24 frames, \d+ windows of 8 \(overlap >= 2, around the loop\)"),
+    ("prompt_travel", 40, r"40 frames, \d+ windows of 8 \(overlap >= 2\)"),  # with FreeNoise
+])
+def test_windowed_workflows_sample_in_the_planned_windows(workflow_files, name, frames, plan):
+    decoded, log = run_workflow(workflow_files, name, frames, [
         "AnimateDiffContextOptions.context_length=8", "AnimateDiffContextOptions.context_overlap=2"])
-    assert_video(decoded, 20)  # 20 depth frames decided the latent batch size
-    assert re.search(r"20 frames, 3 windows of 8 \(overlap >= 2\)", log)
-
-
-def test_long_context_closed_loop(workflow_files):
-    decoded, log = run_workflow(workflow_files, "long_context", 24, [
-        "AnimateDiffContextOptions.context_length=8", "AnimateDiffContextOptions.context_overlap=2"])
-    assert_video(decoded, 24)
-    assert re.search(r"24 frames, \d+ windows of 8 \(overlap >= 2, around the loop\)", log)
+    assert_video(decoded, frames)
+    assert re.search(plan, log)
 
 
 def test_domain_adapter_side_by_side(workflow_files):
@@ -130,13 +128,6 @@ def test_domain_adapter_side_by_side(workflow_files):
     assert_video(decoded, 16, width=2 * SIZE)
     left, right = decoded.frames[..., :SIZE, :], decoded.frames[..., SIZE:, :]
     assert not np.array_equal(left, right)  # alpha 1.0 and 0.5 give different videos
-
-
-def test_prompt_travel_with_freenoise(workflow_files):
-    decoded, log = run_workflow(workflow_files, "prompt_travel", 40, [
-        "AnimateDiffContextOptions.context_length=8", "AnimateDiffContextOptions.context_overlap=2"])
-    assert_video(decoded, 40)
-    assert re.search(r"40 frames, \d+ windows of 8 \(overlap >= 2\)", log)
 
 
 def test_train_motionlora(workflow_files):
