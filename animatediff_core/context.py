@@ -235,12 +235,6 @@ def evaluate_windowed(
     return [(total / weight_sum.view(-1, *[1] * (total.ndim - 1))).to(dtype) for total, dtype in zip(totals, dtypes)]
 
 
-def evaluations_per_frame(num_frames: int, options: ContextOptions, steps: int = 1) -> float:
-    """Average UNet frame-evaluations per output frame over ``steps`` sampling steps."""
-    evaluated = sum(len(w) for step in range(steps) for w in context_windows(num_frames, options, step))
-    return evaluated / (num_frames * steps)
-
-
 def describe_plan(num_frames: int, options: ContextOptions, step: int = 0) -> str:
     """One log line, e.g. "48 frames, 4 windows of 16 (overlap >= 4), 1.33 UNet frame-evaluations per frame"."""
     windows = context_windows(num_frames, options, step)

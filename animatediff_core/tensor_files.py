@@ -11,7 +11,6 @@ from safetensors.torch import load_file, save_file
 
 from .errors import MotionModelError
 
-EXTENSIONS = (".safetensors", ".ckpt", ".pth", ".pt", ".bin")
 _WRAPPER_PREFIXES = ("module.", "unet.")
 
 

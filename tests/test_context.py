@@ -13,7 +13,6 @@ from animatediff_core.context import (
     context_windows,
     describe_plan,
     evaluate_windowed,
-    evaluations_per_frame,
     window_weights,
 )
 from animatediff_core.errors import MotionModelError
@@ -25,6 +24,12 @@ def spacing(window, num_frames):
     """The constant step (mod num_frames) between consecutive frames of a window, or None."""
     steps = {(b - a) % num_frames for a, b in zip(window, window[1:])}
     return steps.pop() if len(steps) == 1 else None
+
+
+def evaluations_per_frame(num_frames, options, steps=1):
+    """Average UNet frame-evaluations per output frame over ``steps`` sampling steps."""
+    evaluated = sum(len(w) for step in range(steps) for w in context_windows(num_frames, options, step))
+    return evaluated / (num_frames * steps)
 
 
 def wraps(window, num_frames):
