@@ -2,7 +2,7 @@
 
 The canonical layout inside the pack is the original AnimateDiff one:
 ``<block>.motion_modules.<j>.temporal_transformer.<tensor>``. diffusers and
-HotshotXL files are renamed into it on load (and HotshotXL back on save).
+HotshotXL files are renamed into it on load.
 """
 
 import re
@@ -136,14 +136,6 @@ def to_original_layout(state_dict: dict, naming: str) -> dict:
         for new_key in to_original_keys(key, naming):
             converted[new_key] = tensor
     return converted
-
-
-def to_hotshot_layout(state_dict: dict) -> dict:
-    renamed = {}
-    for key, tensor in state_dict.items():
-        key = re.sub(r"\.motion_modules\.(\d+)\.temporal_transformer\.", r".temporal_attentions.\1.", key)
-        renamed[key.replace(_PE_KEY, "pos_encoder.positional_encoding")] = tensor
-    return renamed
 
 
 def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:

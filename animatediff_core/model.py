@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .errors import MotionModelError
-from .formats import FAMILIES, Family, Layout, block_names, to_hotshot_layout
+from .formats import FAMILIES, Family, Layout, block_names
 from .motion_lora import check_motion_lora, lora_layers_for
 from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
 
@@ -83,19 +83,6 @@ class MotionModel:
             name: self.module.get_submodule(name).temporal_transformer
             for name in block_names(self.base_model, self.has_mid_block)
         }
-
-    @property
-    def groupnorm(self) -> str:
-        return next(iter(self.blocks.values())).groupnorm
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The tensors in the family's official key layout (the file's own for HotshotXL/AnimateLCM)."""
-        tensors = self.module.state_dict()
-        if not self.layout.stores_pe:
-            tensors = {k: v for k, v in tensors.items() if not k.endswith("pos_encoder.pe")}
-        if self.family == "hotshotxl":
-            tensors = to_hotshot_layout(tensors)
-        return tensors
 
     def with_lora(self, lora, strength: float) -> "MotionModel":
         """A new value with one more MotionLoRA; this one (and its weights) stay as they are."""

@@ -37,7 +37,7 @@ def test_every_block_matches_diffusers_for_1_to_32_frames(adapter_and_model):
 
 def test_per_frame_and_across_frames_groupnorm_differ(adapter_and_model):
     _, mm = adapter_and_model
-    per_frame = load_motion_model(mm.state_dict(), groupnorm="per_frame")
+    per_frame = load_motion_model(mm.module.state_dict(), groupnorm="per_frame")
     x = torch.randn(8, 32, 4, 4) * torch.linspace(0.5, 3, 8).view(8, 1, 1, 1)
     name = "down_blocks.0.motion_modules.0"
     with torch.no_grad():
