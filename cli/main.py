@@ -14,6 +14,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+from . import atomic_path
 from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
 from .comfy_server import ComfyProcess
 from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
@@ -206,7 +207,7 @@ def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]
         for file_info in files:
             destination = (request.out / file_info.get("subfolder", "") / file_info["filename"]).resolve()
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with demo_models.atomic_path(destination) as partial:  # an interrupted copy leaves no half file
+            with atomic_path(destination) as partial:  # an interrupted copy leaves no half file
                 partial.write_bytes(client.view(file_info))
             copies.append(destination)
         return copies
