@@ -1,21 +1,18 @@
-"""Random-weight models, for ``render --demo`` and the host tests: a full-size SD1.5
-checkpoint and ControlNet that a real ComfyUI detects as genuine, and a v2 motion module.
+"""Random-weight models for ``render --demo`` and the host tests: a full-size SD1.5 checkpoint
+that a real ComfyUI detects as genuine, and a v2 motion module.
 
-Building takes seconds to minutes, so each file is built once into a cache, under a name
-that encodes everything shaping its bytes, and linked into a server's model folders. The
-command line imports this module in a Python that may have neither torch nor ComfyUI; the
-building runs as a script with ComfyUI's Python, because the SD1.5 files are built from
-ComfyUI's classes (so their key layout is exactly what its loaders expect):
+Each file is built once (seconds to minutes) into a cache, under a name that encodes what
+shapes its bytes, and linked into a server's model folders. Building runs as a script with
+ComfyUI's Python (the command line's may have neither torch nor ComfyUI): the checkpoint is
+made from ComfyUI's own classes, deterministically, then loaded back with ComfyUI's loaders
+(the pack's, for the motion module) and must be detected as what it is meant to be:
 
-    python demo_models.py sd15|controlnet|motion_v2 OUT.safetensors --comfyui /path/to/ComfyUI
-
-Deterministic for a given seed. After writing, the file is loaded back with ComfyUI's own
-loaders (the pack's, for the motion module) and must be detected as what it is meant to be.
+    python demo_models.py sd15|motion_v2 OUT.safetensors --comfyui /path/to/ComfyUI
 """
 
 import argparse
-import contextlib
 import copy
+import importlib
 import inspect
 import os
 import subprocess
@@ -24,12 +21,14 @@ import time
 from pathlib import Path
 
 if __package__:  # <pack>.demo_models
+    from .cli import atomic_path
     from .cli.comfy_server import TIED_TO_PARENT
 else:  # the pack's folder is on sys.path: the tests, the command line run as a folder, this script
+    from cli import atomic_path
     from cli.comfy_server import TIED_TO_PARENT
 
 # torch, comfy.* and animatediff_core are imported inside the builders: only the script needs
-# them, and comfy becomes importable once main() has put the ComfyUI checkout on sys.path.
+# them, and comfy becomes importable once the script has put the ComfyUI checkout on sys.path.
 
 CHECKPOINT_NAME = "animatediff-demo-sd15-random.safetensors"
 MOTION_MODULE_NAME = "animatediff-demo-mm-v2-random.safetensors"
@@ -41,6 +40,8 @@ DEMO_INPUTS = {
 STARTING_NOTICE = ("demo: random-weight models (built once into {cache}, a minute or two the first time); "
                    "the output will be noise")
 NOISE_NOTICE = "demo: the models have random weights, so the output is noise: this checks the install, not the models"
+# kind: the script that builds it (tests/host/model_files.py adds the tests' own kinds)
+BUILD_SCRIPTS = {"sd15": __file__, "motion_v2": __file__}
 
 # Part of every built file's name: bump it when a builder changes what it writes, so stale
 # caches are rebuilt rather than silently reused.
@@ -60,26 +61,13 @@ def cache_dir() -> Path:
     return path
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """A temporary name beside ``path`` to write to; renamed to ``path`` if the block succeeds,
-    deleted if not. A concurrent reader sees the whole file or none of it."""
-    # Keeps the suffix: loaders pick the file format from it.
-    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def built_model(kind: str, comfyui_path: Path | None, python: str) -> Path:
-    """The cached ``sd15``, ``controlnet`` or ``motion_v2`` file, built with ``python`` (ComfyUI's) on first use."""
+    """The cached file of ``kind`` (a key of BUILD_SCRIPTS), built with ``python`` (ComfyUI's) on first use."""
     path = cache_dir() / f"{kind}-random-seed0-v{BUILDER_VERSION}.safetensors"
     if path.exists():
         return path
-    with atomic_path(path) as partial:
-        command = [python, __file__, kind, str(partial)]
+    with atomic_path(path, keep_suffix=True) as partial:  # the script loads it back by its suffix
+        command = [python, BUILD_SCRIPTS[kind], kind, str(partial)]
         if comfyui_path is not None:
             command += ["--comfyui", str(comfyui_path)]
         try:
@@ -128,42 +116,24 @@ def prepare_demo_models(models_dir: Path, comfyui_path: Path, python: str) -> di
 
 # -- building: the script, run with ComfyUI's Python --------------------------------------------
 
-# The SD1.5 UNet hyper-parameters, as ComfyUI's model detection reads them from a
-# real SD1.5 checkpoint.
+# The SD1.5 UNet hyper-parameters, as ComfyUI's model detection reads them from a real SD1.5 checkpoint.
 SD15_UNET_CONFIG = {
-    "use_checkpoint": False,
-    "image_size": 32,
-    "use_spatial_transformer": True,
-    "legacy": False,
-    "adm_in_channels": None,
-    "in_channels": 4,
-    "out_channels": 4,
-    "model_channels": 320,
-    "num_res_blocks": [2, 2, 2, 2],
-    "channel_mult": [1, 2, 4, 4],
-    "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
-    "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-    "transformer_depth_middle": 1,
-    "use_linear_in_transformer": False,
-    "context_dim": 768,
-    "use_temporal_resblock": False,
+    "use_checkpoint": False, "image_size": 32, "use_spatial_transformer": True, "legacy": False,
+    "adm_in_channels": None, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+    "num_res_blocks": [2, 2, 2, 2], "channel_mult": [1, 2, 4, 4], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
+    "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "transformer_depth_middle": 1,
+    "use_linear_in_transformer": False, "context_dim": 768, "use_temporal_resblock": False,
     "use_temporal_attention": False,
 }
-
 SD_VAE_CONFIG = {
     "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3,
     "ch": 128, "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0,
 }
-
 WEIGHT_STD = 0.02  # small enough that activations stay finite through every block
-
-
-def import_comfy(comfyui_path: str):
-    sys.path.insert(0, comfyui_path)
-    from comfy.cli_args import args
-
-    args.cpu = True  # must be set before comfy.model_management is imported
-    import comfy.sd  # noqa: F401  (imports model_management and the model classes)
+# Channels of the SD1.5 UNet's four levels, top to bottom: down blocks use them in this
+# order, up blocks in reverse, the mid block the last.
+SD15_LEVEL_CHANNELS = (320, 640, 1280, 1280)
+V2_PE_LENGTH = 32
 
 
 def randomize(module, generator):
@@ -171,10 +141,9 @@ def randomize(module, generator):
     uninitialised memory. Norms start as identity so the signal is neither lost nor blown up."""
     import torch
 
-    norm_types = (torch.nn.LayerNorm, torch.nn.GroupNorm)
     with torch.no_grad():
         for layer in module.modules():
-            is_norm = isinstance(layer, norm_types)
+            is_norm = isinstance(layer, (torch.nn.LayerNorm, torch.nn.GroupNorm))
             for name, param in layer.named_parameters(recurse=False):
                 if is_norm and name == "weight":
                     param.fill_(1.0)
@@ -190,31 +159,25 @@ def to_fp16(state_dict: dict) -> dict:
 
 def build_sd15(generator) -> dict:
     import comfy.sd
-    import torch
     import comfy.supported_models
+    import torch
     from comfy.ldm.models.autoencoder import AutoencoderKL
 
     model_config = comfy.supported_models.SD15(SD15_UNET_CONFIG)
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({}, device="cpu")
     randomize(model.diffusion_model, generator)
-
-    clip_target = model_config.clip_target()
-    clip = comfy.sd.CLIP(clip_target, model_options={"dtype": torch.float32, "initial_device": "cpu"})
+    clip = comfy.sd.CLIP(model_config.clip_target(), model_options={"dtype": torch.float32, "initial_device": "cpu"})
     randomize(clip.cond_stage_model, generator)
-
     vae = AutoencoderKL(ddconfig=SD_VAE_CONFIG, embed_dim=4)
     randomize(vae, generator)
-
     return to_fp16(checkpoint_state_dict(model, clip.get_sd(), vae.state_dict()))
 
 
 def checkpoint_state_dict(model, clip_state_dict: dict, vae_state_dict: dict) -> dict:
-    """The host's own checkpoint layout of UNet, CLIP and VAE weights.
-
-    Up to 0.8 ``BaseModel.state_dict_for_saving(clip, vae)`` reads the UNet itself; later
-    releases take the UNet's own state dict first.
-    """
+    """The host's own checkpoint layout of UNet, CLIP and VAE weights. Up to 0.8
+    ``BaseModel.state_dict_for_saving(clip, vae)`` reads the UNet itself; later releases take
+    the UNet's own state dict first."""
     if "unet_state_dict" in inspect.signature(model.state_dict_for_saving).parameters:
         return model.state_dict_for_saving(model.diffusion_model.state_dict(), clip_state_dict=clip_state_dict,
                                            vae_state_dict=vae_state_dict)
@@ -233,58 +196,21 @@ def check_sd15(path: str):
         raise SystemExit(f"{path}: CLIP or VAE not found on load")
 
 
-def build_controlnet(generator) -> dict:
-    import comfy.cldm.cldm
-    import comfy.ops
-    import torch
-
-    config = {k: v for k, v in SD15_UNET_CONFIG.items() if k != "out_channels"}
-    control_model = comfy.cldm.cldm.ControlNet(
-        **config, num_heads=8, num_head_channels=-1, hint_channels=3,
-        dtype=torch.float32, device="cpu", operations=comfy.ops.disable_weight_init,
-    )
-    randomize(control_model, generator)
-    return to_fp16(control_model.state_dict())
-
-
-def check_controlnet(path: str):
-    import comfy.controlnet
-    import comfy.model_detection
-    import comfy.supported_models
-    import comfy.utils
-
-    state_dict = comfy.utils.load_torch_file(path, safe_load=True)
-    detected = comfy.model_detection.model_config_from_unet(state_dict, "", True)
-    if type(detected) is not comfy.supported_models.SD15:
-        raise SystemExit(f"{path}: ControlNet detected as {type(detected).__name__}, not SD15")
-    if comfy.controlnet.load_controlnet(path) is None:
-        raise SystemExit(f"{path}: ComfyUI's ControlNet loader rejected it")
-
-
-# Channels of the SD1.5 UNet's four levels, top to bottom: down blocks use them in this
-# order, up blocks in reverse, the mid block the last.
-SD15_LEVEL_CHANNELS = (320, 640, 1280, 1280)
-V2_PE_LENGTH = 32
-
-
-def _module_channels(name: str, level_channels) -> int:
-    """``down_blocks.<level>...`` counts levels from the top, ``up_blocks.<level>...`` from the bottom."""
-    if name.startswith("mid_block."):
-        return level_channels[-1]
-    level = int(name.split(".")[1])
-    return level_channels[level] if name.startswith("down_blocks.") else level_channels[-1 - level]
-
-
 def motion_v2_state_dict(generator, level_channels=SD15_LEVEL_CHANNELS) -> dict:
     """A v2 motion module (mid block, 32 positions) in the original key layout, from the core's
     own layout tables: random weights, identity norms, zero biases, sinusoidal encodings."""
+    import torch
     from animatediff_core.formats import block_names, module_tensor_shapes
     from animatediff_core.temporal import sinusoidal_pe
-    import torch
 
     state_dict = {}
     for name in block_names("sd15", has_mid_block=True):
-        channels = _module_channels(name, level_channels)
+        # down_blocks.<level> counts levels from the top, up_blocks.<level> from the bottom.
+        if name.startswith("mid_block."):
+            channels = level_channels[-1]
+        else:
+            level = int(name.split(".")[1])
+            channels = level_channels[level] if name.startswith("down_blocks.") else level_channels[-1 - level]
         for relative, shape in module_tensor_shapes(channels, V2_PE_LENGTH).items():
             if relative.endswith("pos_encoder.pe"):
                 tensor = sinusoidal_pe(V2_PE_LENGTH, channels)
@@ -298,12 +224,6 @@ def motion_v2_state_dict(generator, level_channels=SD15_LEVEL_CHANNELS) -> dict:
     return to_fp16(state_dict)
 
 
-def save_motion_v2(state_dict: dict, path: str):
-    import safetensors.torch
-
-    safetensors.torch.save_file(state_dict, path)
-
-
 def check_motion_v2(path: str):
     from animatediff_core import load_motion_model
 
@@ -312,42 +232,35 @@ def check_motion_v2(path: str):
         raise SystemExit(f"{path}: detected as a {family} motion module, not v2")
 
 
-def save_with_comfy(state_dict: dict, path: str):
-    import comfy.utils
-
-    comfy.utils.save_torch_file(state_dict, path)
-
-
-# kind: (build(generator) -> state dict, save(state dict, path), check(path), needs ComfyUI)
-BUILDERS = {
-    "sd15": (build_sd15, save_with_comfy, check_sd15, True),
-    "controlnet": (build_controlnet, save_with_comfy, check_controlnet, True),
-    "motion_v2": (motion_v2_state_dict, save_motion_v2, check_motion_v2, False),
-}
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=sorted(BUILDERS))
+def run_build_script(builders: dict, description: str = __doc__):
+    """``builders``: kind -> (build(generator) -> state dict, check(path), whether it needs ComfyUI).
+    The file is saved as ComfyUI saves checkpoints: safetensors, no metadata."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=sorted(builders))
     parser.add_argument("out", help="the .safetensors file to write")
-    parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"), help="ComfyUI checkout (default: $COMFYUI_PATH)")
+    parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH"),
+                        help="ComfyUI checkout (default: $COMFYUI_PATH)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    build, save, check, needs_comfyui = BUILDERS[args.kind]
+    make_state_dict, check, needs_comfyui = builders[args.kind]
     if needs_comfyui:
         if not args.comfyui:
             parser.error("--comfyui or COMFYUI_PATH is required")
-        import_comfy(os.path.abspath(args.comfyui))
+        sys.path.insert(0, os.path.abspath(args.comfyui))
+        from comfy.cli_args import args as comfy_args
+
+        comfy_args.cpu = True  # must be set before comfy.model_management is imported
+        importlib.import_module("comfy.sd")  # imports model_management and the model classes
+    import safetensors.torch
     import torch
 
     started = time.monotonic()
-    state_dict = build(torch.Generator().manual_seed(args.seed))
-    save(state_dict, args.out)
-    del state_dict
+    safetensors.torch.save_file(make_state_dict(torch.Generator().manual_seed(args.seed)), args.out)
     check(args.out)
     size_gb = os.path.getsize(args.out) / 1e9
     print(f"built {args.kind}: {args.out} ({size_gb:.2f} GB, {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":
-    main()
+    run_build_script({"sd15": (build_sd15, check_sd15, True),
+                      "motion_v2": (motion_v2_state_dict, check_motion_v2, False)})

@@ -1,7 +1,6 @@
 """Tensor files: reading safetensors, or pickles loaded without executing code; writing
 safetensors so that a reader never sees a half-written file."""
 
-import contextlib
 import os
 import pickle
 from pathlib import Path
@@ -10,6 +9,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import MotionModelError
+
+if "." in __package__:  # <pack>.animatediff_core: the pack's one atomic writer is in its sibling cli
+    from ..cli import atomic_path
+else:  # the pack's folder is on sys.path
+    from cli import atomic_path
 
 _WRAPPER_PREFIXES = ("module.", "unet.")
 
@@ -32,19 +36,6 @@ def write_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, st
     """Save as safetensors through a temporary name beside ``path``, renamed only when complete."""
     with atomic_path(Path(path)) as partial:
         save_file({k: v.contiguous() for k, v in tensors.items()}, partial, metadata=metadata)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """A temporary name beside ``path`` to write to: renamed to ``path`` if the block succeeds,
-    deleted if not (an error, an interrupt). Its ``.partial`` suffix keeps model lists from
-    offering it while it is written."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _read_file(path: Path) -> dict:

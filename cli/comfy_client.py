@@ -1,9 +1,6 @@
-"""Talking to a running ComfyUI server: its HTTP API, its websocket events, its error texts.
-
-HTTP goes through urllib and the websocket through a plain socket (no dependency). Waiting
-for a prompt polls ``/history/<id>``: the entry appears exactly when the prompt has finished,
-whatever happened. Progress exists only as websocket events, read between the polls.
-"""
+"""A running ComfyUI server's HTTP API (urllib), websocket events (a plain socket) and error texts.
+A prompt is done when its ``/history/<id>`` entry appears, whatever happened: waiting polls it,
+reading the progress events between polls."""
 
 import base64
 import json
@@ -17,19 +14,18 @@ import uuid
 
 POLL_SECONDS = 0.2
 TEXT_FRAME = 1
+VIEW_KEYS = ("filename", "subfolder", "type")
 
 # The server is on this machine: never let an http_proxy setting route requests elsewhere.
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServerFailed(RuntimeError):
-    """The server exited, never answered, or answered not as its API says (the message ends
-    with its log's tail when we started it)."""
+    """The server exited, never answered, or answered not as its API says."""
 
 
 class PromptFailed(Exception):
-    """ComfyUI rejected the prompt (``node_errors``: the server's, per node) or it failed while
-    running (``server_traceback``: the tail of the server-side traceback)."""
+    """The prompt was rejected (``node_errors``, per node) or failed (``server_traceback``: its tail)."""
 
     def __init__(self, message: str, node_errors: dict | None = None, server_traceback: str = ""):
         super().__init__(message)
@@ -42,8 +38,8 @@ class PromptInterrupted(PromptFailed):
 
 
 class ComfyClient:
-    """The server at ``url``. ``server``: the ComfyProcess behind it when we started it, so that
-    a server that dies is reported with its log instead of as a timeout."""
+    """The server at ``url``; ``server``: its ComfyProcess when we started it, so that its death is
+    reported with its log, not as a timeout."""
 
     def __init__(self, url: str, server=None):
         self.url = url.rstrip("/")
@@ -51,8 +47,6 @@ class ComfyClient:
         self.client_id = uuid.uuid4().hex
         self._socket = None
         self._received = b""  # websocket bytes not yet making a whole frame
-
-    # -- events ----------------------------------------------------------------------------
 
     def listen(self, timeout: float = 30.0) -> None:
         """Open the websocket that carries this client's events (raises OSError if it cannot)."""
@@ -99,7 +93,6 @@ class ComfyClient:
             self._socket = None
 
     def _read(self, deadline: float) -> None:
-        """Receive more bytes; TimeoutError if none come by ``deadline``."""
         self._socket.settimeout(max(deadline - time.monotonic(), 0.001))
         data = self._socket.recv(65536)
         if not data:
@@ -107,9 +100,8 @@ class ComfyClient:
         self._received += data
 
     def _whole_messages(self) -> list[dict]:
-        """Take the whole frames off the received bytes; text ones are events, binary ones
-        (preview images) are dropped. ComfyUI sends each message unmasked in one frame, and
-        sends no pings (its socket has no heartbeat)."""
+        """Whole frames taken off the received bytes: text ones are events, binary ones (previews) are
+        dropped. ComfyUI sends each message unmasked in one frame, and no pings."""
         events = []
         while len(self._received) >= 2:
             length, start = self._received[1] & 0x7F, 2
@@ -122,8 +114,6 @@ class ComfyClient:
                 events.append(json.loads(self._received[start:start + length]))
             self._received = self._received[start + length:]
         return events
-
-    # -- HTTP ------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, body=None, timeout: float = 60) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
@@ -142,8 +132,7 @@ class ComfyClient:
         return json.loads(body)
 
     def submit(self, prompt: dict, extra_data: dict | None = None) -> str:
-        """Queue ``prompt``; its id. ``extra_data`` (e.g. ``extra_pnginfo``) reaches the nodes as
-        hidden inputs. Raises PromptFailed with the server's node errors if it is rejected."""
+        """Queue ``prompt`` (``extra_data``, e.g. ``extra_pnginfo``, reaches nodes as hidden inputs); its id."""
         payload = {"prompt": prompt, "client_id": self.client_id, "extra_data": extra_data or {}}
         status, body = self.request("POST", "/prompt", payload)
         try:
@@ -155,11 +144,8 @@ class ComfyClient:
         return answer["prompt_id"]
 
     def wait(self, prompt_id: str, timeout: float = 900, on_event=None) -> dict:
-        """The finished prompt's ``outputs``; raises PromptFailed (PromptInterrupted) otherwise.
-
-        ``on_event(event)`` is called with each websocket event of this prompt meanwhile.
-        Past the timeout the prompt is interrupted, leaving the server free.
-        """
+        """The finished prompt's ``outputs``, else PromptFailed (PromptInterrupted); meanwhile ``on_event``
+        gets each of its events. Past the timeout the prompt is interrupted, leaving the server free."""
         deadline = time.monotonic() + timeout
         while True:
             if self.server is not None:
@@ -181,9 +167,8 @@ class ComfyClient:
         self.request("POST", "/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
 
     def view_path(self, file_info: dict) -> str:
-        """Where the frontend fetches an output file, by its UI entry ``{"filename", "subfolder", "type"}``."""
-        return "/view?" + urllib.parse.urlencode({k: file_info[k] for k in ("filename", "subfolder", "type")
-                                                  if k in file_info})
+        """Where the frontend fetches an output file ``{"filename", "subfolder", "type"}``."""
+        return "/view?" + urllib.parse.urlencode({k: file_info[k] for k in VIEW_KEYS if k in file_info})
 
     def view(self, file_info: dict) -> bytes:
         status, body = self.request("GET", self.view_path(file_info))
@@ -196,9 +181,8 @@ class ComfyClient:
 
 
 def output_files(outputs: dict) -> list[dict]:
-    """Every file entry of a history entry's ``outputs``, in node order, without repeats: each
-    output node lists its files as ``{"filename", "subfolder", "type"}`` entries under a list
-    key of its ``ui`` result (``images``, ``gifs``, ``latents``, ``audio``...)."""
+    """Every file of a history entry's ``outputs``, in node order, once: each output node lists them
+    as ``{"filename", "subfolder", "type"}`` under a key of its ``ui`` result (``images``, ``gifs``...)."""
     entries = [entry for node_output in outputs.values() for value in node_output.values()
                if isinstance(value, list) for entry in value]
     files = [entry for entry in entries if isinstance(entry, dict) and "filename" in entry]

@@ -1,10 +1,7 @@
-"""A ComfyUI server in a subprocess on 127.0.0.1, with this pack loaded, started and stopped.
-
-Everything the server needs besides its own checkout lives in a work folder: its log, an
-``extra_model_paths.yaml`` and links to the pack and to extra model files. The server keeps
-its database in memory: a one-shot server has nothing worth keeping, and the user's own
-ComfyUI may hold the database file in the checkout.
-"""
+"""A ComfyUI server with this pack, in a subprocess on 127.0.0.1. What it needs besides its
+checkout is in a work folder: its log, an ``extra_model_paths.yaml``, a link to the pack. Its
+database is in memory: a one-shot server has nothing worth keeping, and the user's own ComfyUI
+may hold the database file in the checkout."""
 
 import ctypes
 import json
@@ -25,20 +22,18 @@ STOP_GRACE_SECONDS = 20
 
 
 def _stop_with_parent():
-    """Runs in a child just before exec: the kernel SIGTERMs it when its parent dies, so a
-    parent killed outright (SIGKILL, a test timeout) leaves no server or builder behind."""
+    """``preexec_fn``: the kernel SIGTERMs the child when its parent dies, so a parent killed outright
+    (SIGKILL, a test timeout) leaves no server or builder behind. Linux only: elsewhere, stop()."""
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG from <linux/prctl.h>
 
 
-# Pass as ``preexec_fn``; other systems have no such kernel feature, and rely on stop().
 TIED_TO_PARENT = _stop_with_parent if sys.platform.startswith("linux") else None
 
 
 @dataclass
 class ComfyProcess:
-    """``comfyui_path/main.py`` run by ``python``. ``base_directory``: ComfyUI's own (models,
-    custom_nodes, input, output), if not the checkout; ``model_folders``: ``{folder name: path}``
-    searched before the usual ones; ``comfy_args``: further flags (``--cpu``)."""
+    """``comfyui_path/main.py`` run by ``python``; ``base_directory``: its data folder, if not the
+    checkout; ``model_folders``: ``{folder name: path}`` searched first; ``comfy_args``: more flags."""
 
     comfyui_path: Path
     python: str
@@ -50,10 +45,6 @@ class ComfyProcess:
     pack_name: str = PACK_LINK_NAME  # the folder name the server loads the pack under
     url: str = ""
     _process: subprocess.Popen | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 120.0) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +74,6 @@ class ComfyProcess:
         raise ServerFailed(f"ComfyUI did not answer within {timeout:.0f} s\n{self.log_tail()}")
 
     def stop(self) -> None:
-        """Terminate the server if it still runs; kill it if it ignores that."""
         if self._process is None or self._process.poll() is not None:
             return
         self._process.terminate()
@@ -98,8 +88,8 @@ class ComfyProcess:
             raise ServerFailed(f"ComfyUI exited with code {self._process.returncode}\n{self.log_tail()}")
 
     def _write_paths_config(self) -> Path:
-        """An extra_model_paths.yaml adding ``model_folders`` and the pack, unless the server
-        loads it anyway: then its folder name is noted, to find its import errors in the log."""
+        """An extra_model_paths.yaml adding ``model_folders`` and the pack, unless the server loads it
+        anyway (then its folder name is noted, to find its import errors in the log)."""
         folders = dict(self.model_folders)
         custom_nodes, pack = (self.base_directory or self.comfyui_path) / "custom_nodes", self.pack_dir.resolve()
         installed = [entry.name for entry in custom_nodes.glob("*") if entry.resolve() == pack]

@@ -1,7 +1,7 @@
-"""The pack's command line: ``render`` runs one workflow on a ComfyUI server and prints the
-files it wrote. What can fail without a server fails first: starting one takes seconds, the
-demo models minutes. Exit status: 0 when the workflow ran, 1 when it failed (the message is
-the server's node error, or ours), 2 for a command-line mistake, 130 when interrupted.
+"""``render``: run one workflow on a ComfyUI server and print the files it wrote. What can fail
+without a server fails first: starting one takes seconds, the demo models minutes. Exit status:
+0 when the workflow ran, 1 when it failed (the server's node error, or ours), 2 for a
+command-line mistake, 130 when interrupted.
 """
 
 import argparse
@@ -14,6 +14,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+from . import atomic_path
 from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
 from .comfy_server import ComfyProcess
 from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
@@ -34,15 +35,10 @@ EXAMPLES = """examples:
 """
 
 
-def _program_name() -> str:
-    """How the user ran the command line: ``python -m <pack>`` or ``python path/to/<pack>``."""
-    if "." in __package__:
-        return f"python -m {__package__.split('.')[0]}"
-    return f"python {sys.argv[0]}"
-
-
 def parse_request(argv: list[str] | None = None) -> argparse.Namespace:
-    top = argparse.ArgumentParser(prog=_program_name(), description="AnimateDiff for ComfyUI.")
+    # As the user ran it: python -m <pack>, or python path/to/<pack>.
+    prog = f"python -m {__package__.split('.')[0]}" if "." in __package__ else f"python {sys.argv[0]}"
+    top = argparse.ArgumentParser(prog=prog, description="AnimateDiff for ComfyUI.")
     parser = top.add_subparsers(dest="command", required=True).add_parser(
         "render", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         help="run a workflow on a ComfyUI server and print the paths of the files it wrote",
@@ -56,15 +52,14 @@ def parse_request(argv: list[str] | None = None) -> argparse.Namespace:
     add("--set", dest="assignments", action="append", default=[], metavar="NODE.INPUT=VALUE",
         help="change an input before running; NODE is a node id, title or type, VALUE is JSON or text (repeatable)")
     add("--out", type=Path, metavar="DIR", help="copy the files written into DIR")
-    add("--demo", action="store_true",
-        help="use random-weight models built on first use (no downloads): the output is noise")
+    add("--demo", action="store_true", help="use random-weight models built on first use: the output is noise")
     add("--timeout", type=float, default=3600.0, metavar="S",
         help="give up (and interrupt the prompt) after S seconds (default: %(default).0f)")
     add("--cpu", action="store_true", help="run the started server on the CPU")
     add("--base-directory", type=Path, metavar="DIR",
         help="the started server's data folder (models, custom_nodes, output), if not PATH")
     args = top.parse_args(argv)
-    # The server runs in another folder.
+    # Resolved: the server runs in another folder.
     args.comfyui, args.base_directory = (p and p.expanduser().resolve() for p in (args.comfyui, args.base_directory))
     if args.connect:
         if args.demo or args.cpu or args.base_directory:
@@ -99,43 +94,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def read_workflow(path: Path) -> dict:
+def read_workflow(path: Path, assignments: list[str], demo: bool) -> dict:
+    """The workflow; ValueError for a file that is none, a ``--set`` naming no node or a ``--demo``
+    finding no loader. Input names wait for the server: only its schemas name a UI node's widgets."""
     try:
         workflow = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ValueError(f"cannot read the workflow: {error}") from None
     except ValueError as error:
         raise ValueError(f"{path} is not JSON: {error}") from None
-    is_api = isinstance(workflow, dict) and all(isinstance(n, dict) and "class_type" in n for n in workflow.values())
-    if not (is_ui_format(workflow) or (is_api and workflow)):
-        raise ValueError(f"{path} is neither a ComfyUI workflow (UI format) nor an API-format prompt")
-    return workflow
-
-
-def check_before_server(workflow: dict, assignments: list[str], demo: bool) -> None:
-    """Raise ValueError for a ``--set`` naming no node or a ``--demo`` finding no loader to point
-    at its models. Input names wait for the server: only its schemas name a UI node's widgets."""
     nodes = workflow
     if is_ui_format(workflow):
         nodes = {str(node["id"]): {"class_type": node.get("type"), "inputs": {}, "_meta": {"title": node.get("title")}}
                  for node in prompt_nodes(workflow)}
+    elif not (workflow and isinstance(workflow, dict)
+              and all(isinstance(node, dict) and "class_type" in node for node in workflow.values())):
+        raise ValueError(f"{path} is neither a ComfyUI workflow (UI format) nor an API-format prompt")
     for assignment in assignments:
         find_node(nodes, parse_assignment(assignment)[0])
     if demo:
         demo_models.point_at_demo_models(nodes)
-
-
-def comfyui_python(comfyui: Path) -> str:
-    """ComfyUI's Python when it has a virtual environment of its own in the checkout, else this one."""
-    places = [comfyui / venv / python for venv in ("venv", ".venv") for python in ("bin/python", "Scripts/python.exe")]
-    return next((str(path) for path in places if path.exists()), sys.executable)
+    return workflow
 
 
 def render(request) -> list[Path | str]:
-    """Run the workflow; print and return where its files are (paths, or /view URLs of a
-    connected server) on stdout; everything else goes to stderr."""
-    workflow = read_workflow(request.workflow)
-    check_before_server(workflow, request.assignments, request.demo)
+    """Run the workflow; print where its files are (paths, or /view URLs of a connected server)
+    on stdout, everything else on stderr."""
+    workflow = read_workflow(request.workflow, request.assignments, request.demo)
     with contextlib.ExitStack() as cleanup:
         client, server = _open_server(request, cleanup)
         try:
@@ -147,7 +132,7 @@ def render(request) -> list[Path | str]:
             prompt_id = client.submit(prompt, extra_data)
         except (ValueError, PromptFailed) as error:
             # An unknown node type is most often this pack failing to load: say so, with ComfyUI's reason.
-            reason = server.pack_import_error() if server is not None else None
+            reason = server and server.pack_import_error()
             if reason:
                 raise ValueError(f"{error}\nComfyUI could not load this pack:\n{reason}") from None
             raise
@@ -172,12 +157,15 @@ def render(request) -> list[Path | str]:
 
 def _open_server(request, cleanup: contextlib.ExitStack):
     """A client of the requested server, receiving its events when possible, and the server if
-    this command starts it: it is stopped, and its work folder removed, on leaving ``cleanup``."""
+    this command starts it (stopped, and its work folder removed, on leaving ``cleanup``)."""
     server = None
     if request.connect:
         client = ComfyClient(request.connect)
     else:
-        python = request.python or comfyui_python(request.comfyui)
+        # ComfyUI's Python: its own virtual environment in the checkout, if it has one.
+        venvs = [request.comfyui / venv / exe for venv in ("venv", ".venv")
+                 for exe in ("bin/python", "Scripts/python.exe")]
+        python = request.python or next((str(path) for path in venvs if path.exists()), sys.executable)
         work_dir = Path(tempfile.mkdtemp(prefix="animatediff-render-"))
         cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
         model_folders = {}
@@ -199,16 +187,13 @@ def _open_server(request, cleanup: contextlib.ExitStack):
 
 
 def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]:
-    """Where each file can be found: copied into ``--out``, else in the started server's folders,
-    else at its /view URL."""
+    """Each file: copied into ``--out``, else in the started server's folders, else its /view URL."""
     if request.out is not None:
-        copies = []
-        for file_info in files:
-            destination = (request.out / file_info.get("subfolder", "") / file_info["filename"]).resolve()
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with demo_models.atomic_path(destination) as partial:  # an interrupted copy leaves no half file
+        copies = [(request.out / f.get("subfolder", "") / f["filename"]).resolve() for f in files]
+        for file_info, copy in zip(files, copies):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(copy) as partial:  # an interrupted copy leaves no half file
                 partial.write_bytes(client.view(file_info))
-            copies.append(destination)
         return copies
     if request.connect:
         return [client.url + client.view_path(file_info) for file_info in files]
@@ -217,12 +202,12 @@ def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]
 
 
 class ProgressBar:
-    """One line of text redrawn with ``\\r`` from ComfyUI's websocket events: ``executing`` names
-    the node that starts (``node: null`` when the prompt is done), ``progress`` carries the
-    running node's ``value``/``max`` (sampler steps, frames written)."""
+    """One line redrawn with ``\\r`` from ComfyUI's websocket events: ``executing`` names the node
+    that starts (``node: null`` when the prompt is done), ``progress`` carries the running node's
+    ``value``/``max`` (sampler steps, frames written)."""
 
     def __init__(self, stream, titles: dict[str, str]):
-        self.stream, self.titles = stream, titles  # titles: node id -> what to call it
+        self.stream, self.titles = stream, titles  # titles: node id -> name shown
         self._node, self._drawn = None, 0  # _drawn: the line's length on screen, to blank out leftovers
 
     def on_event(self, event: dict) -> None:
@@ -238,7 +223,7 @@ class ProgressBar:
             self._draw(f"{node} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {data['value']}/{data['max']}")
 
     def finish(self) -> None:
-        """End the line, so what is printed next starts on its own."""
+        """End the line, so that what is printed next starts on its own."""
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()

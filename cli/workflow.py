@@ -1,16 +1,10 @@
 """ComfyUI workflow JSON in its two shapes, read without ComfyUI (workflows/ui_graph.py writes
-the UI shape from these readers too).
-
-The UI format (what the frontend saves and artists share) lists nodes with positional
-`widgets_values` and links as `[id, from_node, from_slot, to_node, to_slot, type]`; the API
-format (what `POST /prompt` takes) is `{"<id>": {"class_type", "inputs", "_meta"}}` with links as
-`[node_id, slot]`. Widget positions are only meaningful against the node schemas from
-`/object_info`, so every conversion takes them.
-
-Node modes in the UI: 2 = muted (dropped, like the frontend does), 4 = bypassed (a consumer
-of a bypassed node's output gets the bypassed node's input of the same type instead, the
-same-index input first; with no such input the consumer's input is left out).
-"""
+the UI shape with these schema readers too). The UI format (what the frontend saves) lists
+nodes with positional `widgets_values`, meaningful only against the `/object_info` schemas, and
+links as `[id, from_node, from_slot, to_node, to_slot, type]`; the API format (what `POST /prompt`
+takes) is `{"<id>": {"class_type", "inputs", "_meta"}}`, links as `[node_id, slot]`. A muted node
+is dropped; a bypassed one passes a consumer its input of the same type (same index first), or
+nothing: the consumer's input is left out."""
 
 import copy
 import json
@@ -21,9 +15,6 @@ MUTED, BYPASSED = 2, 4
 NOTE_TYPES = {"Note", "MarkdownNote"}
 REROUTE, PRIMITIVE = "Reroute", "PrimitiveNode"
 FRONTEND_ONLY = NOTE_TYPES | {REROUTE, PRIMITIVE}
-
-
-# --- schema reading --------------------------------------------------------------------
 
 def spec_type(spec) -> str:
     """An input or output type as a name: a list of choices is a COMBO."""
@@ -96,9 +87,6 @@ def types_match(output_type: str, input_type: str) -> bool:
 
 def is_ui_format(data: dict) -> bool:
     return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
-
-
-# --- UI -> API -------------------------------------------------------------------------
 
 def _ui_links(ui: dict) -> dict:
     """link id -> (from_node, from_slot, type); both the list form and the object form."""
@@ -198,9 +186,6 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
         prompt[str(node["id"])] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
     return prompt
 
-
-# --- editing API prompts --------------------------------------------------------------
-
 def find_node(api: dict, key: str) -> str:
     """The id of the node `key` names: a node id, a unique title or a unique node type."""
     if key in api:
@@ -220,8 +205,7 @@ def _title(node: dict) -> str:
 
 
 def apply_overrides(api: dict, assignments: list) -> dict:
-    """A copy of the prompt with `node.input=value` assignments applied (node: id, unique title or
-    unique class_type; value: JSON when it parses, else the text)."""
+    """A copy of the prompt with the `node.input=value` assignments applied."""
     api = copy.deepcopy(api)
     for assignment in assignments:
         node_key, input_name, value = parse_assignment(assignment)

@@ -18,7 +18,7 @@ from cli import main as cli_main
 from cli.comfy_client import (ComfyClient, PromptInterrupted, describe_execution_error, describe_rejection,
                               output_files)
 from cli.comfy_server import ComfyProcess
-from cli.main import ProgressBar, check_before_server, deliver, read_workflow
+from cli.main import ProgressBar, deliver, read_workflow
 from demo_models import CHECKPOINT_NAME, MOTION_MODULE_NAME, motion_v2_state_dict, point_at_demo_models
 from tests.factories import TINY, motion_state_dict
 
@@ -94,29 +94,26 @@ def test_unknown_set_node_fails_before_a_server_starts(comfyui_dir, monkeypatch,
 
 
 def test_ui_workflow_set_targets_are_checked_by_id_title_and_type():
-    workflow = json.loads(UI_WORKFLOW.read_text())
-
     # Input names of a UI node are only known from the server's schemas: not judged yet.
-    check_before_server(workflow, ["7.steps=1", "Positive prompt.text=a cat", "EmptyLatentImage.any_name=3"], demo=True)
+    read_workflow(UI_WORKFLOW, ["7.steps=1", "Positive prompt.text=a cat", "EmptyLatentImage.any_name=3"], demo=True)
     with pytest.raises(ValueError, match="'CLIPTextEncode' matches nodes"):
-        check_before_server(workflow, ["CLIPTextEncode.text=x"], demo=False)
+        read_workflow(UI_WORKFLOW, ["CLIPTextEncode.text=x"], demo=False)
     with pytest.raises(ValueError, match="expected node.input=value"):
-        check_before_server(workflow, ["KSampler.steps"], demo=False)
+        read_workflow(UI_WORKFLOW, ["KSampler.steps"], demo=False)
 
 
 def test_api_prompt_set_nodes_are_checked_before_a_server_starts():
-    workflow = json.loads(API_WORKFLOW.read_text())
-
-    check_before_server(workflow, ["KSampler.steps=1", "4.model_name=x.ckpt"], demo=False)
+    read_workflow(API_WORKFLOW, ["KSampler.steps=1", "4.model_name=x.ckpt"], demo=False)
     with pytest.raises(ValueError, match="no node 'KSamplr'"):
-        check_before_server(workflow, ["KSamplr.steps=1"], demo=False)
+        read_workflow(API_WORKFLOW, ["KSamplr.steps=1"], demo=False)
 
 
-def test_demo_needs_a_loader_to_point_at_its_models():
-    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8}}}
+def test_demo_needs_a_loader_to_point_at_its_models(tmp_path):
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps({"1": {"class_type": "EmptyImage", "inputs": {"width": 8}}}))
 
     with pytest.raises(ValueError, match="--demo found no CheckpointLoaderSimple or AnimateDiffLoadMotionModule"):
-        check_before_server(prompt, [], demo=True)
+        read_workflow(path, [], demo=True)
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -130,7 +127,7 @@ def test_unusable_workflow_files_are_named(tmp_path, text, problem):
     path.write_text(text)
 
     with pytest.raises(ValueError, match=problem):
-        read_workflow(path)
+        read_workflow(path, [], demo=False)
 
 
 # -- --demo --------------------------------------------------------------------------------
