@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 if __package__:  # <pack>.demo_models
-    from .cli import atomic_path
+    from .video.whole_files import atomic_path
     from .cli.comfy_server import TIED_TO_PARENT
 else:  # the pack's folder is on sys.path: the tests, the command line run as a folder, this script
-    from cli import atomic_path
+    from video.whole_files import atomic_path
     from cli.comfy_server import TIED_TO_PARENT
 
 # torch, comfy.* and animatediff_core are imported inside the builders: only the script needs
@@ -40,8 +40,6 @@ DEMO_INPUTS = {
 STARTING_NOTICE = ("demo: random-weight models (built once into {cache}, a minute or two the first time); "
                    "the output will be noise")
 NOISE_NOTICE = "demo: the models have random weights, so the output is noise: this checks the install, not the models"
-# kind: the script that builds it (tests/host/model_files.py adds the tests' own kinds)
-BUILD_SCRIPTS = {"sd15": __file__, "motion_v2": __file__}
 
 # Part of every built file's name: bump it when a builder changes what it writes, so stale
 # caches are rebuilt rather than silently reused.
@@ -61,13 +59,14 @@ def cache_dir() -> Path:
     return path
 
 
-def built_model(kind: str, comfyui_path: Path | None, python: str) -> Path:
-    """The cached file of ``kind`` (a key of BUILD_SCRIPTS), built with ``python`` (ComfyUI's) on first use."""
+def built_model(kind: str, comfyui_path: Path | None, python: str, script: str = __file__) -> Path:
+    """The cached file of ``kind``, built on first use by ``script`` (this file, or one with more
+    kinds) run with ``python`` (ComfyUI's)."""
     path = cache_dir() / f"{kind}-random-seed0-v{BUILDER_VERSION}.safetensors"
     if path.exists():
         return path
     with atomic_path(path, keep_suffix=True) as partial:  # the script loads it back by its suffix
-        command = [python, BUILD_SCRIPTS[kind], kind, str(partial)]
+        command = [python, script, kind, str(partial)]
         if comfyui_path is not None:
             command += ["--comfyui", str(comfyui_path)]
         try:

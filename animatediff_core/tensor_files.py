@@ -1,19 +1,13 @@
-"""Tensor files: reading safetensors, or pickles loaded without executing code; writing
-safetensors so that a reader never sees a half-written file."""
+"""Tensor files: reading safetensors, or pickles loaded without executing code."""
 
 import os
 import pickle
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .errors import MotionModelError
-
-if "." in __package__:  # <pack>.animatediff_core: the pack's one atomic writer is in its sibling cli
-    from ..cli import atomic_path
-else:  # the pack's folder is on sys.path
-    from cli import atomic_path
 
 _WRAPPER_PREFIXES = ("module.", "unet.")
 
@@ -30,12 +24,6 @@ def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
     if not path.is_file():
         raise MotionModelError(f"{path}: no such file")
     return clean_state_dict(_read_file(path)), str(path)
-
-
-def write_tensors(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Save as safetensors through a temporary name beside ``path``, renamed only when complete."""
-    with atomic_path(Path(path)) as partial:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, partial, metadata=metadata)
 
 
 def _read_file(path: Path) -> dict:

@@ -14,15 +14,16 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from . import atomic_path
 from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
 from .comfy_server import ComfyProcess
 from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
 
 if "." in __package__:  # imported as <pack>.cli.main: the pack's modules are its siblings
     from .. import demo_models
+    from ..video.whole_files import atomic_path
 else:  # the pack's folder is on sys.path
     import demo_models
+    from video.whole_files import atomic_path
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -14,6 +14,7 @@ from pathlib import Path
 import comfy.model_management
 import folder_paths
 import torch
+from safetensors.torch import save_file
 from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
 from torch.utils.checkpoint import checkpoint
@@ -22,8 +23,8 @@ from ..animatediff_core import MotionModelError
 from ..animatediff_core.motion_lora import LowRankFile, motion_lora_tensors
 from ..animatediff_core.schedules import alphas_cumprod, schedule_named
 from ..animatediff_core import training
-from ..animatediff_core.tensor_files import write_tensors
 from ..video.files import resolve_output_stem
+from ..video.whole_files import atomic_path
 from . import host
 from .sampling import MotionSampling, MotionSettings, attach
 
@@ -105,6 +106,8 @@ def stop_if_interrupted() -> None:
 
 def save_motion_lora(path: Path, lora: LowRankFile, metadata: dict) -> None:
     try:
-        write_tensors(path, motion_lora_tensors(lora), {k: str(v) for k, v in metadata.items()})
+        with atomic_path(path) as partial:
+            save_file({k: v.contiguous() for k, v in motion_lora_tensors(lora).items()}, str(partial),
+                      metadata={k: str(v) for k, v in metadata.items()})
     except OSError as error:
         raise MotionModelError(f"lora_name: cannot write {path}: {error.strerror or error}") from None

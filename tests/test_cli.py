@@ -5,6 +5,8 @@ import argparse
 import io
 import json
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -323,3 +325,11 @@ def test_the_pack_is_added_to_the_server_unless_it_is_installed(tmp_path):
     config = server._write_paths_config().read_text()
     assert "custom_nodes" not in config
     assert server.pack_name == "ComfyUI-AnimateDiff"  # whose import errors the log is searched for
+
+
+def test_the_command_line_needs_no_torch():
+    """It only talks to a server: a Python without torch (or numpy) runs it, --out and --demo included."""
+    script = ("import sys; sys.modules.update(torch=None, numpy=None)  # importing either now fails\n"
+              "import cli.main, demo_models, video.whole_files\n"
+              "cli.main.parse_request(['render', 'w.json', '--connect', 'http://127.0.0.1:8188'])\n")
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True)

@@ -12,8 +12,6 @@ import logging
 import math
 import os
 import re
-import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import torch
 from .errors import VideoEncodeError, VideoError
 from .formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
 from .metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
+from .whole_files import atomic_path, remove_abandoned, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +243,7 @@ def save_video(
     )
     texts = metadata_texts(metadata or {}, braces_in_strings_escaped=fmt.metadata == "ebml")
 
-    with _scratch_dir("video") as side_dir, _written_atomically(final, fmt.is_sequence) as partial:
+    with scratch_dir("video") as side_dir, _written_atomically(final, fmt.is_sequence) as partial:
         side_inputs, main_maps = _side_inputs(Path(side_dir), fmt, texts, audio, len(order) / frame_rate)
         main_target = partial[final.video] / SEQUENCE_PATTERN if fmt.is_sequence else partial[final.video]
         cmd = [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
@@ -296,80 +295,18 @@ def _side_inputs(side_dir: Path, fmt: VideoFormat, texts: dict[str, str], audio:
 
 @contextlib.contextmanager
 def _written_atomically(final: SavedVideo, video_is_dir: bool):
-    """Temporary twins of the final paths: renamed to them if the block succeeds, deleted if not."""
-    partial: dict[Path, Path] = {}
+    """Temporary twins of the final paths: all renamed to them if the block succeeds, deleted if not."""
     paths = list(dict.fromkeys(p for p in (final.video, final.first_frame, final.preview) if p is not None))
     for folder in dict.fromkeys(path.parent for path in paths):  # each folder once: the video's and the preview's
-        _remove_abandoned(folder)
-    try:
-        for path in paths:
-            partial[path] = _temporary_twin(path, is_dir=video_is_dir and path == final.video)
+        remove_abandoned(folder)
+    with contextlib.ExitStack() as twins:
+        partial = {path: twins.enter_context(atomic_path(path)) for path in paths}
+        for path, twin in partial.items():  # made now, so an unwritable folder is reported before encoding
+            try:
+                twin.mkdir() if video_is_dir and path == final.video else twin.touch(exist_ok=False)
+            except OSError as e:
+                raise VideoError(f"Cannot write to the folder {path.parent}: {e.strerror or e}.") from None
         yield partial
-        for path, temporary in partial.items():
-            os.replace(temporary, path)
-    except BaseException:
-        for temporary in partial.values():
-            if temporary.is_dir():
-                shutil.rmtree(temporary, ignore_errors=True)
-            else:
-                temporary.unlink(missing_ok=True)
-        raise
-
-
-# Every scratch file or folder this process makes carries its id; one whose process is gone
-# (killed while encoding) is removed at the next write to the same folder.
-_OWNER = f"{os.getpid()}.{secrets.token_hex(4)}"
-_OWNED_NAMES = (
-    re.compile(r"\..+\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.[0-9a-f]{8}\.partial"),  # _temporary_twin
-    re.compile(r"animatediff-(?:video|read)-(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})-.+"),  # _scratch_dir
-)
-
-
-def _abandoned(name: str) -> bool:
-    """A name this pack gave to a scratch file of a process that no longer runs."""
-    owner = next((m for m in (p.fullmatch(name) for p in _OWNED_NAMES) if m), None)
-    if owner is None or os.name != "posix":  # elsewhere a process cannot be asked whether it runs
-        return False
-    pid, token = int(owner["pid"]), owner["token"]
-    if pid == os.getpid():
-        return f"{pid}.{token}" != _OWNER  # this pid's previous life
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # runs, as another user
-    return False
-
-
-def _remove_abandoned(folder: Path) -> None:
-    """Remove the partial outputs and scratch folders that killed encodes left in ``folder``."""
-    with contextlib.suppress(OSError), os.scandir(folder) as entries:
-        for entry in entries:
-            if _abandoned(entry.name):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-
-
-@contextlib.contextmanager
-def _scratch_dir(kind: str):
-    root = Path(tempfile.gettempdir())
-    _remove_abandoned(root)
-    with tempfile.TemporaryDirectory(prefix=f"animatediff-{kind}-{_OWNER}-") as folder:
-        yield folder
-
-
-def _temporary_twin(path: Path, is_dir: bool) -> Path:
-    """A hidden name beside `path` (same filesystem, so the final rename is atomic)."""
-    twin = path.with_name(f".{path.name}.{_OWNER}.{secrets.token_hex(4)}.partial")
-    try:
-        twin.mkdir() if is_dir else twin.touch(exist_ok=False)
-    except OSError as e:
-        raise VideoError(f"Cannot write to the folder {path.parent}: {e.strerror or e}.") from None
-    return twin
 
 
 def _killed_with_parent():
@@ -476,7 +413,7 @@ def read_video_frames(
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
     frames = []
     is_folder = Path(path).is_dir()
-    with _scratch_dir("read") as scratch:
+    with scratch_dir("read") as scratch:
         source = ["-i", str(path)]
         if is_folder:
             images = folder_images(path)

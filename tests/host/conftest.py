@@ -35,6 +35,7 @@ import torch
 from demo_models import built_model, cache_dir, link_model
 from tests.factories import FULL, domain_adapter_state_dict, motion_lora_state_dict, motion_state_dict
 
+from . import model_files
 from .model_files import write_once
 from .server import ComfyServer
 
@@ -147,7 +148,7 @@ def sd15_checkpoint(comfy, comfyui_install) -> str:
 
 @pytest.fixture(scope="session")
 def controlnet_file(comfy, comfyui_install) -> str:
-    path = built_model("controlnet", comfyui_install.path, comfyui_install.python)
+    path = built_model("controlnet", comfyui_install.path, comfyui_install.python, model_files.__file__)
     return link_model(path, comfy.models_dir, "controlnet", "control_v11f1p_sd15_depth_fp16.safetensors")
 
 

@@ -18,10 +18,7 @@ import safetensors.torch  # noqa: E402
 import torch  # noqa: E402
 
 import demo_models  # noqa: E402
-from cli import atomic_path  # noqa: E402
-
-# built_model("controlnet", ...) runs this file as the build script.
-demo_models.BUILD_SCRIPTS["controlnet"] = str(Path(__file__).resolve())
+from video.whole_files import atomic_path  # noqa: E402
 
 
 def write_once(path: Path, make_state_dict) -> Path:
