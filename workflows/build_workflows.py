@@ -38,6 +38,7 @@ DOMAIN_ADAPTER = "v3_sd15_adapter.ckpt"
 DEPTH_VIDEO = "depth_frames.mp4"
 STILLS_FOLDER = "camera_stills/"  # a folder of images in ComfyUI's input folder, as Load Frames lists it
 
+FRAMES_TITLE = "Frames (batch size = frame count)"
 NEGATIVE = "blurry, low quality, watermark, text, deformed"
 SEASONS = ('0: "spring, cherry blossoms, green meadow"\n16: "summer, bright sun, tall grass"\n'
            '32: "autumn, red and orange leaves falling"\n-1: "winter, deep snow, frozen lake"')
@@ -54,154 +55,135 @@ FILE_CHOICES = {
 }
 
 
-class Prompt:
-    """An API prompt under construction: `add` returns the node id; link to output n as [id, n]."""
-
-    def __init__(self):
-        self.nodes = {}
+class Prompt(dict):
+    """An API prompt under construction: `add` returns the new node's id; link to its output n as [id, n]."""
 
     def add(self, class_type: str, title: str, **inputs) -> str:
-        node_id = str(len(self.nodes) + 1)
-        self.nodes[node_id] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
+        node_id = str(len(self) + 1)
+        self[node_id] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
         return node_id
 
 
 # --- shared parts ----------------------------------------------------------------------
 
-def checkpoint_and_prompts(p: Prompt, positive: str) -> tuple[str, str, str]:
-    """Checkpoint, positive and negative prompt: (checkpoint id, positive id, negative id)."""
-    ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
+def prompts(p: Prompt, positive: str, ckpt: str | None = None) -> tuple[str, list, list]:
+    """The checkpoint (loaded here unless given), its positive and negative prompt: (its id, their links)."""
+    ckpt = ckpt or p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
     pos = p.add("CLIPTextEncode", "Positive prompt", text=positive, clip=[ckpt, 1])
     neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
-    return ckpt, pos, neg
+    return ckpt, [pos, 0], [neg, 0]
 
 
-def inject(p: Prompt, model: list, motion: list, title="Inject into Model", context=None,
-           adapter="none", alpha=1.0) -> str:
-    extra = {} if context is None else {"context_options": context}
-    return p.add("AnimateDiffInjectIntoModel", title, model=model, motion_model=motion,
-                 beta_schedule="autoselect", motion_scale=1.0, effect=1.0, start_percent=0.0, end_percent=1.0,
-                 domain_adapter=adapter, adapter_alpha=alpha, **extra)
+def load_motion(p: Prompt, model_name=MOTION_V2, title="Load Motion Module") -> str:
+    return p.add("AnimateDiffLoadMotionModule", title, model_name=model_name)
 
 
-def sample(p: Prompt, model: list, positive: list, negative: list, latent: list, title="KSampler") -> str:
-    return p.add("KSampler", title, model=model, seed=123456, steps=20, cfg=7.5, sampler_name="dpmpp_2m",
-                 scheduler="karras", positive=positive, negative=negative, latent_image=latent, denoise=1.0)
+def context_options(p: Prompt, title: str, schedule="static", closed_loop=False, freenoise=False) -> list:
+    return [p.add("AnimateDiffContextOptions", title, context_length=16, context_overlap=4, context_stride=1,
+                  schedule=schedule, closed_loop=closed_loop, fuse_method="pyramid", freenoise=freenoise), 0]
 
 
-def video_combine(p: Prompt, images: list, prefix: str, title="Video Combine") -> str:
-    return p.add("AnimateDiffVideoCombine", title, images=images, frame_rate=8.0, loop_count=0,
+def empty_latent(p: Prompt, frames, title=FRAMES_TITLE) -> list:
+    return [p.add("EmptyLatentImage", title, width=512, height=512, batch_size=frames), 0]
+
+
+def video_combine(p: Prompt, images: list, prefix: str) -> str:
+    return p.add("AnimateDiffVideoCombine", "Video Combine", images=images, frame_rate=8.0, loop_count=0,
                  filename_prefix=f"AnimateDiff/{prefix}", format="video/h264-mp4", pingpong=False,
                  save_output=True, crf=19, pix_fmt="auto", webp_quality=90, webp_lossless=False,
                  prores_profile="auto")
 
 
-def latent(p: Prompt, frames: int, title="Frames (batch size = frame count)") -> str:
-    return p.add("EmptyLatentImage", title, width=512, height=512, batch_size=frames)
-
-
-def animate(p: Prompt, positive: str, frames: int, prefix: str, motion_file=MOTION_V2, context=None) -> Prompt:
-    """The common chain: checkpoint -> motion module -> inject -> KSampler -> decode -> Video Combine."""
-    ckpt, pos, neg = checkpoint_and_prompts(p, positive)
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=motion_file)
-    model = inject(p, [ckpt, 0], [motion, 0], context=context)
-    sampled = sample(p, [model, 0], [pos, 0], [neg, 0], [latent(p, frames), 0])
-    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
-    video_combine(p, [decoded, 0], prefix)
-    return p
+def render(p: Prompt, ckpt: str, motion: str, positive: list, negative: list, prefix: str | None, latent=None,
+           frames=16, frames_title=FRAMES_TITLE, inject_title="Inject into Model", context=None, adapter="none",
+           alpha=1.0, suffix="") -> str:
+    """The spine every sample ends in: Inject into Model -> KSampler on `latent` (else on a new latent of
+    `frames`) -> VAE Decode -> Video Combine saving as `prefix` (None: stop at the decode); the last node's id."""
+    extra = {} if context is None else {"context_options": context}
+    model = p.add("AnimateDiffInjectIntoModel", inject_title, model=[ckpt, 0], motion_model=[motion, 0],
+                  beta_schedule="autoselect", motion_scale=1.0, effect=1.0, start_percent=0.0, end_percent=1.0,
+                  domain_adapter=adapter, adapter_alpha=alpha, **extra)
+    sampled = p.add("KSampler", f"KSampler{suffix}", model=[model, 0], seed=123456, steps=20, cfg=7.5,
+                    sampler_name="dpmpp_2m", scheduler="karras", positive=positive, negative=negative,
+                    latent_image=latent or empty_latent(p, frames, frames_title), denoise=1.0)
+    decoded = p.add("VAEDecode", f"VAE Decode{suffix}", samples=[sampled, 0], vae=[ckpt, 2])
+    return decoded if prefix is None else video_combine(p, [decoded, 0], prefix)
 
 
 # --- the workflows ---------------------------------------------------------------------
 
-def txt2vid() -> dict:
-    return animate(Prompt(), "a red fox running through a snowy forest, cinematic lighting, highly detailed",
-                   16, "txt2vid").nodes
-
-
-def motionlora() -> dict:
+def txt2vid() -> Prompt:
     p = Prompt()
-    ckpt, pos, neg = checkpoint_and_prompts(p, "a lighthouse on a cliff at sunset, waves crashing, highly detailed")
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
-    zoom = p.add("AnimateDiffApplyMotionLoRA", "MotionLoRA: zoom in", motion_model=[motion, 0],
+    ckpt, pos, neg = prompts(p, "a red fox running through a snowy forest, cinematic lighting, highly detailed")
+    render(p, ckpt, load_motion(p), pos, neg, "txt2vid")
+    return p
+
+
+def motionlora() -> Prompt:
+    p = Prompt()
+    ckpt, pos, neg = prompts(p, "a lighthouse on a cliff at sunset, waves crashing, highly detailed")
+    zoom = p.add("AnimateDiffApplyMotionLoRA", "MotionLoRA: zoom in", motion_model=[load_motion(p), 0],
                  lora_name=ZOOM_IN, strength=0.8)
     pan = p.add("AnimateDiffApplyMotionLoRA", "MotionLoRA: pan left (added to the zoom)", motion_model=[zoom, 0],
                 lora_name=PAN_LEFT, strength=0.6)
-    model = inject(p, [ckpt, 0], [pan, 0])
-    sampled = sample(p, [model, 0], [pos, 0], [neg, 0], [latent(p, 16), 0])
-    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
-    video_combine(p, [decoded, 0], "motionlora")
-    return p.nodes
+    render(p, ckpt, pan, pos, neg, "motionlora")
+    return p
 
 
-def controlnet_depth() -> dict:
+def controlnet_depth() -> Prompt:
     p = Prompt()
-    ckpt, pos, neg = checkpoint_and_prompts(p, "a knight in shining armour walking through a castle hall, detailed")
+    ckpt, pos, neg = prompts(p, "a knight in shining armour walking through a castle hall, detailed")
     depth = p.add("AnimateDiffLoadFrames", f"Depth frames ({DEPTH_VIDEO} in ComfyUI/input, or a folder in path)",
                   video=DEPTH_VIDEO, frame_cap=32, skip_first=0, every_nth=1, width=512, height=512, path="")
     controlnet = p.add("ControlNetLoader", "Load ControlNet (depth)", control_net_name=DEPTH_CONTROLNET)
     applied = p.add("ControlNetApplyAdvanced", "Apply ControlNet (one depth frame per animation frame)",
-                    positive=[pos, 0], negative=[neg, 0], control_net=[controlnet, 0], image=[depth, 0],
+                    positive=pos, negative=neg, control_net=[controlnet, 0], image=[depth, 0],
                     strength=0.8, start_percent=0.0, end_percent=1.0)
-    context = p.add("AnimateDiffContextOptions", "Context Options (each window gets its own depth frames)",
-                    context_length=16, context_overlap=4, context_stride=1, schedule="static", closed_loop=False,
-                    fuse_method="pyramid", freenoise=False)
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
-    model = inject(p, [ckpt, 0], [motion, 0], context=[context, 0])
-    frames = p.add("EmptyLatentImage", "Frames (batch size = depth frame count)", width=512, height=512,
-                   batch_size=[depth, 1])
-    sampled = sample(p, [model, 0], [applied, 0], [applied, 1], [frames, 0])
-    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
-    video_combine(p, [decoded, 0], "controlnet_depth")
-    return p.nodes
+    context = context_options(p, "Context Options (each window gets its own depth frames)")
+    render(p, ckpt, load_motion(p), [applied, 0], [applied, 1], "controlnet_depth", context=context,
+           frames=[depth, 1], frames_title="Frames (batch size = depth frame count)")
+    return p
 
 
-def long_context() -> dict:
+def long_context() -> Prompt:
     p = Prompt()
-    context = p.add("AnimateDiffContextOptions", "Context Options (closed loop: the end flows into the start)",
-                    context_length=16, context_overlap=4, context_stride=1, schedule="uniform", closed_loop=True,
-                    fuse_method="pyramid", freenoise=False)
-    return animate(p, "koi fish swimming in a pond, lily pads, top view, seamless loop, highly detailed",
-                   64, "long_context", context=[context, 0]).nodes
+    context = context_options(p, "Context Options (closed loop: the end flows into the start)", schedule="uniform",
+                              closed_loop=True)
+    ckpt, pos, neg = prompts(p, "koi fish swimming in a pond, lily pads, top view, seamless loop, highly detailed")
+    render(p, ckpt, load_motion(p), pos, neg, "long_context", frames=64, context=context)
+    return p
 
 
-def domain_adapter() -> dict:
+def domain_adapter() -> Prompt:
     p = Prompt()
-    ckpt, pos, neg = checkpoint_and_prompts(p, "a girl with an umbrella walking in the rain, city street at night")
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module (v3)", model_name=MOTION_V3)
-    frames = latent(p, 16)
+    ckpt, pos, neg = prompts(p, "a girl with an umbrella walking in the rain, city street at night")
+    motion = load_motion(p, MOTION_V3, "Load Motion Module (v3)")
+    frames = empty_latent(p, 16)
     halves = []
     for alpha, side in ((1.0, "left"), (0.5, "right")):
-        model = inject(p, [ckpt, 0], [motion, 0], title=f"Inject, domain adapter alpha {alpha} ({side})",
-                       adapter=DOMAIN_ADAPTER, alpha=alpha)
-        sampled = sample(p, [model, 0], [pos, 0], [neg, 0], [frames, 0], title=f"KSampler (alpha {alpha})")
-        halves.append(p.add("VAEDecode", f"VAE Decode (alpha {alpha})", samples=[sampled, 0], vae=[ckpt, 2]))
+        halves.append(render(p, ckpt, motion, pos, neg, None, latent=frames, adapter=DOMAIN_ADAPTER, alpha=alpha,
+                             inject_title=f"Inject, domain adapter alpha {alpha} ({side})", suffix=f" (alpha {alpha})"))
     stitched = p.add("ImageStitch", "Side by side: alpha 1.0 left, 0.5 right", image1=[halves[0], 0],
                      direction="right", match_image_size=True, spacing_width=0, spacing_color="white",
                      image2=[halves[1], 0])
     video_combine(p, [stitched, 0], "domain_adapter_1.0_vs_0.5")
-    return p.nodes
+    return p
 
 
-def prompt_travel() -> dict:
+def prompt_travel() -> Prompt:
     p = Prompt()
     ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
-    frames = latent(p, 48)
+    frames = empty_latent(p, 48)
     travel = p.add("AnimateDiffPromptSchedule", "Prompt Schedule (one prompt per keyframe)", clip=[ckpt, 1],
                    schedule=SEASONS, frames=48, interpolation="linear", prepend="a cottage by a lake, wide shot",
-                   append="highly detailed, cinematic lighting", latent=[frames, 0])
+                   append="highly detailed, cinematic lighting", latent=frames)
     neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
-    context = p.add("AnimateDiffContextOptions", "Context Options (FreeNoise: windows agree, no seams)",
-                    context_length=16, context_overlap=4, context_stride=1, schedule="static", closed_loop=False,
-                    fuse_method="pyramid", freenoise=True)
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
-    model = inject(p, [ckpt, 0], [motion, 0], context=[context, 0])
-    sampled = sample(p, [model, 0], [travel, 0], [neg, 0], [frames, 0])
-    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
-    video_combine(p, [decoded, 0], "prompt_travel")
-    return p.nodes
+    context = context_options(p, "Context Options (FreeNoise: windows agree, no seams)", freenoise=True)
+    render(p, ckpt, load_motion(p), [travel, 0], [neg, 0], "prompt_travel", latent=frames, context=context)
+    return p
 
 
-def train_motionlora() -> dict:
+def train_motionlora() -> Prompt:
     p = Prompt()
     ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
     stills = p.add("AnimateDiffLoadFrames", f"Your images ({STILLS_FOLDER} in ComfyUI/input)", video=STILLS_FOLDER,
@@ -211,20 +193,15 @@ def train_motionlora() -> dict:
     p.add("PreviewImage", "Preview: first, middle and last frame of each clip", images=[clips, 2])
     caption = p.add("CLIPTextEncode", "Caption of the clips", text="a photo, the camera slowly zooms in",
                     clip=[ckpt, 1])
-    motion = p.add("AnimateDiffLoadMotionModule", "Load Motion Module", model_name=MOTION_V2)
     trained = p.add("AnimateDiffTrainMotionLoRA", "Train MotionLoRA (saved to models/animatediff_motion_lora)",
-                    model=[ckpt, 0], vae=[ckpt, 2], positive=[caption, 0], motion_model=[motion, 0],
+                    model=[ckpt, 0], vae=[ckpt, 2], positive=[caption, 0], motion_model=[load_motion(p), 0],
                     clips=[clips, 0], frames_per_clip=[clips, 1], rank=64, steps=500, learning_rate=5e-4,
                     batch_size=1, seed=0, gradient_checkpointing=True, lora_name="my_zoom_in")
     p.add("PreviewImage", "Loss curve", images=[trained, 1])
-    pos = p.add("CLIPTextEncode", "Positive prompt", text="a mountain village at dawn, mist, highly detailed",
-                clip=[ckpt, 1])
-    neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
-    model = inject(p, [ckpt, 0], [trained, 0], title="Inject into Model (the new MotionLoRA applied)")
-    sampled = sample(p, [model, 0], [pos, 0], [neg, 0], [latent(p, 16), 0])
-    decoded = p.add("VAEDecode", "VAE Decode", samples=[sampled, 0], vae=[ckpt, 2])
-    video_combine(p, [decoded, 0], "train_motionlora")
-    return p.nodes
+    _, pos, neg = prompts(p, "a mountain village at dawn, mist, highly detailed", ckpt)
+    render(p, ckpt, trained, pos, neg, "train_motionlora",
+           inject_title="Inject into Model (the new MotionLoRA applied)")
+    return p
 
 
 # The groups an artist sees, top to bottom; checkpoint, latent and sampler stay ungrouped.
