@@ -5,10 +5,6 @@
     python workflows/build_workflows.py --refresh http://127.0.0.1:8188
                                                    re-read api/node_schemas.json from a running ComfyUI
                                                    (with this pack installed), then write the files
-
-Model files carry the names users have. `controlnet_depth` reads `depth_frames.mp4` from
-ComfyUI's input folder (upload it on the Load Frames node, or point its `path` at a folder
-of depth images).
 """
 
 import argparse
@@ -45,14 +41,27 @@ SEASONS = ('0: "spring, cherry blossoms, green meadow"\n16: "summer, bright sun,
 
 # Inputs whose choices are the files on the machine the schemas were read from: stored empty,
 # so the schemas do not depend on whose models folder they came from.
-FILE_CHOICES = {
-    ("CheckpointLoaderSimple", "ckpt_name"),
-    ("ControlNetLoader", "control_net_name"),
-    ("AnimateDiffLoadMotionModule", "model_name"),
-    ("AnimateDiffApplyMotionLoRA", "lora_name"),
-    ("AnimateDiffInjectIntoModel", "domain_adapter"),
-    ("AnimateDiffLoadFrames", "video"),
-}
+FILE_CHOICES = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
+                ("AnimateDiffLoadMotionModule", "model_name"), ("AnimateDiffApplyMotionLoRA", "lora_name"),
+                ("AnimateDiffInjectIntoModel", "domain_adapter"), ("AnimateDiffLoadFrames", "video")}
+
+# The groups an artist sees, top to bottom; checkpoint, latent and sampler stay ungrouped.
+BANDS = [
+    ("Prompts", {"CLIPTextEncode", "AnimateDiffPromptSchedule"}),
+    ("Motion", {"AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
+                "AnimateDiffContextOptions", "AnimateDiffValueSchedule"}),
+    ("ControlNet", {"ControlNetLoader", "ControlNetApplyAdvanced", "AnimateDiffLoadFrames"}),
+    ("Output", {"VAEDecode", "AnimateDiffVideoCombine", "ImageStitch"}),
+]
+# Training has its own groups: Load Frames reads the training images there, not ControlNet hints.
+TRAINING_BANDS = [
+    ("Training clips", {"AnimateDiffLoadFrames", "AnimateDiffCameraMotionClips"}),
+    ("Training", {"AnimateDiffLoadMotionModule", "AnimateDiffTrainMotionLoRA"}),
+    ("Prompts", {"CLIPTextEncode"}),
+    ("Output", {"AnimateDiffInjectIntoModel", "VAEDecode", "AnimateDiffVideoCombine", "PreviewImage"}),
+]
+FILES = (f"Put your SD1.5 checkpoint in `models/checkpoints` and `{MOTION_V2}` in `models/animatediff_models`, "
+         "then pick them in the loaders.")
 
 
 class Prompt(dict):
@@ -62,6 +71,22 @@ class Prompt(dict):
         node_id = str(len(self) + 1)
         self[node_id] = {"inputs": inputs, "class_type": class_type, "_meta": {"title": title}}
         return node_id
+
+
+WORKFLOWS, NOTES, BANDS_OF = {}, {}, {}  # by sample name: its API prompt's builder, its note, its groups
+
+
+def workflow(note: str, bands=BANDS):
+    """Lists a sample under its function's name; the function adds the sample's nodes to an empty prompt."""
+    def register(add_nodes):
+        def build() -> Prompt:
+            p = Prompt()
+            add_nodes(p)
+            return p
+        name = add_nodes.__name__
+        WORKFLOWS[name], NOTES[name], BANDS_OF[name] = build, note, bands
+        return build
+    return register
 
 
 # --- shared parts ----------------------------------------------------------------------
@@ -112,26 +137,29 @@ def render(p: Prompt, ckpt: str, motion: str, positive: list, negative: list, pr
 
 # --- the workflows ---------------------------------------------------------------------
 
-def txt2vid() -> Prompt:
-    p = Prompt()
+@workflow("**Text to video.** The motion module turns the checkpoint into an animation model: 16 frames "
+          "(the latent batch size) of one prompt.\n\n" + FILES)
+def txt2vid(p: Prompt):
     ckpt, pos, neg = prompts(p, "a red fox running through a snowy forest, cinematic lighting, highly detailed")
     render(p, ckpt, load_motion(p), pos, neg, "txt2vid")
-    return p
 
 
-def motionlora() -> Prompt:
-    p = Prompt()
+@workflow("**Camera motion with MotionLoRAs.** A zoom-in and a pan-left MotionLoRA, each at its own strength, "
+          f"add up on the motion module.\n\n{FILES} MotionLoRAs (`{ZOOM_IN}`, `{PAN_LEFT}`) go in "
+          "`models/animatediff_motion_lora`.")
+def motionlora(p: Prompt):
     ckpt, pos, neg = prompts(p, "a lighthouse on a cliff at sunset, waves crashing, highly detailed")
     zoom = p.add("AnimateDiffApplyMotionLoRA", "MotionLoRA: zoom in", motion_model=[load_motion(p), 0],
                  lora_name=ZOOM_IN, strength=0.8)
     pan = p.add("AnimateDiffApplyMotionLoRA", "MotionLoRA: pan left (added to the zoom)", motion_model=[zoom, 0],
                 lora_name=PAN_LEFT, strength=0.6)
     render(p, ckpt, pan, pos, neg, "motionlora")
-    return p
 
 
-def controlnet_depth() -> Prompt:
-    p = Prompt()
+@workflow("**Depth ControlNet over 32 frames.** Each depth frame conditions its own animation frame, also across "
+          f"context windows of 16.\n\n{FILES} `{DEPTH_CONTROLNET}` goes in `models/controlnet`; put `{DEPTH_VIDEO}` "
+          "in ComfyUI's `input` folder (or a folder of depth images in Load Frames' `path`).")
+def controlnet_depth(p: Prompt):
     ckpt, pos, neg = prompts(p, "a knight in shining armour walking through a castle hall, detailed")
     depth = p.add("AnimateDiffLoadFrames", f"Depth frames ({DEPTH_VIDEO} in ComfyUI/input, or a folder in path)",
                   video=DEPTH_VIDEO, frame_cap=32, skip_first=0, every_nth=1, width=512, height=512, path="")
@@ -142,20 +170,21 @@ def controlnet_depth() -> Prompt:
     context = context_options(p, "Context Options (each window gets its own depth frames)")
     render(p, ckpt, load_motion(p), [applied, 0], [applied, 1], "controlnet_depth", context=context,
            frames=[depth, 1], frames_title="Frames (batch size = depth frame count)")
-    return p
 
 
-def long_context() -> Prompt:
-    p = Prompt()
+@workflow("**A 64-frame seamless loop.** Context Options sample it in windows of 16 that wrap around from the last "
+          "frame to the first.\n\n" + FILES)
+def long_context(p: Prompt):
     context = context_options(p, "Context Options (closed loop: the end flows into the start)", schedule="uniform",
                               closed_loop=True)
     ckpt, pos, neg = prompts(p, "koi fish swimming in a pond, lily pads, top view, seamless loop, highly detailed")
     render(p, ckpt, load_motion(p), pos, neg, "long_context", frames=64, context=context)
-    return p
 
 
-def domain_adapter() -> Prompt:
-    p = Prompt()
+@workflow("**The v3 domain adapter at two strengths, side by side.** Alpha 1.0 (left) and 0.5 (right).\n\n"
+          f"Put `{MOTION_V3}` in `models/animatediff_models` and `{DOMAIN_ADAPTER}` in `models/loras`, your SD1.5 "
+          "checkpoint in `models/checkpoints`.")
+def domain_adapter(p: Prompt):
     ckpt, pos, neg = prompts(p, "a girl with an umbrella walking in the rain, city street at night")
     motion = load_motion(p, MOTION_V3, "Load Motion Module (v3)")
     frames = empty_latent(p, 16)
@@ -167,11 +196,11 @@ def domain_adapter() -> Prompt:
                      direction="right", match_image_size=True, spacing_width=0, spacing_color="white",
                      image2=[halves[1], 0])
     video_combine(p, [stitched, 0], "domain_adapter_1.0_vs_0.5")
-    return p
 
 
-def prompt_travel() -> Prompt:
-    p = Prompt()
+@workflow("**Prompt travel through four seasons.** The Prompt Schedule gives every frame its own prompt, blended "
+          "between keyframes; 48 frames in windows of 16 with FreeNoise.\n\n" + FILES)
+def prompt_travel(p: Prompt):
     ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
     frames = empty_latent(p, 48)
     travel = p.add("AnimateDiffPromptSchedule", "Prompt Schedule (one prompt per keyframe)", clip=[ckpt, 1],
@@ -180,11 +209,13 @@ def prompt_travel() -> Prompt:
     neg = p.add("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=[ckpt, 1])
     context = context_options(p, "Context Options (FreeNoise: windows agree, no seams)", freenoise=True)
     render(p, ckpt, load_motion(p), [travel, 0], [neg, 0], "prompt_travel", latent=frames, context=context)
-    return p
 
 
-def train_motionlora() -> Prompt:
-    p = Prompt()
+@workflow("**Train your own camera motion.** A virtual camera zooms into each of your images; Train MotionLoRA "
+          "teaches the motion module that move, saves the MotionLoRA and samples 16 frames with it.\n\n"
+          f"{FILES} Put 20-50 images in a folder `{STILLS_FOLDER}` in ComfyUI's `input` folder. The MotionLoRA is "
+          "saved as `models/animatediff_motion_lora/my_zoom_in_00001.safetensors`.", TRAINING_BANDS)
+def train_motionlora(p: Prompt):
     ckpt = p.add("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CHECKPOINT)
     stills = p.add("AnimateDiffLoadFrames", f"Your images ({STILLS_FOLDER} in ComfyUI/input)", video=STILLS_FOLDER,
                    frame_cap=0, skip_first=0, every_nth=1, width=512, height=0, path="")
@@ -201,60 +232,6 @@ def train_motionlora() -> Prompt:
     _, pos, neg = prompts(p, "a mountain village at dawn, mist, highly detailed", ckpt)
     render(p, ckpt, trained, pos, neg, "train_motionlora",
            inject_title="Inject into Model (the new MotionLoRA applied)")
-    return p
-
-
-# The groups an artist sees, top to bottom; checkpoint, latent and sampler stay ungrouped.
-BANDS = [
-    ("Prompts", {"CLIPTextEncode", "AnimateDiffPromptSchedule"}),
-    ("Motion", {"AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
-                "AnimateDiffContextOptions", "AnimateDiffValueSchedule"}),
-    ("ControlNet", {"ControlNetLoader", "ControlNetApplyAdvanced", "AnimateDiffLoadFrames"}),
-    ("Output", {"VAEDecode", "AnimateDiffVideoCombine", "ImageStitch"}),
-]
-# Training has its own groups: Load Frames reads the training images there, not ControlNet hints.
-TRAINING_BANDS = [
-    ("Training clips", {"AnimateDiffLoadFrames", "AnimateDiffCameraMotionClips"}),
-    ("Training", {"AnimateDiffLoadMotionModule", "AnimateDiffTrainMotionLoRA"}),
-    ("Prompts", {"CLIPTextEncode"}),
-    ("Output", {"AnimateDiffInjectIntoModel", "VAEDecode", "AnimateDiffVideoCombine", "PreviewImage"}),
-]
-FILES = (f"Put your SD1.5 checkpoint in `models/checkpoints` and `{MOTION_V2}` in `models/animatediff_models`, "
-         "then pick them in the loaders.")
-NOTES = {
-    "txt2vid": "**Text to video.** The motion module turns the checkpoint into an animation model: 16 frames "
-               "(the latent batch size) of one prompt.\n\n" + FILES,
-    "motionlora": "**Camera motion with MotionLoRAs.** A zoom-in and a pan-left MotionLoRA, each at its own "
-                  "strength, add up on the motion module.\n\n" + FILES + f" MotionLoRAs (`{ZOOM_IN}`, `{PAN_LEFT}`)"
-                  " go in `models/animatediff_motion_lora`.",
-    "controlnet_depth": "**Depth ControlNet over 32 frames.** Each depth frame conditions its own animation frame, "
-                        "also across context windows of 16.\n\n" + FILES + f" `{DEPTH_CONTROLNET}` goes in "
-                        f"`models/controlnet`; put `{DEPTH_VIDEO}` in ComfyUI's `input` folder (or a folder of depth "
-                        "images in Load Frames' `path`).",
-    "long_context": "**A 64-frame seamless loop.** Context Options sample it in windows of 16 that wrap around "
-                    "from the last frame to the first.\n\n" + FILES,
-    "domain_adapter": "**The v3 domain adapter at two strengths, side by side.** Alpha 1.0 (left) and 0.5 "
-                      f"(right).\n\nPut `{MOTION_V3}` in `models/animatediff_models` and `{DOMAIN_ADAPTER}` in "
-                      "`models/loras`, your SD1.5 checkpoint in `models/checkpoints`.",
-    "prompt_travel": "**Prompt travel through four seasons.** The Prompt Schedule gives every frame its own prompt, "
-                     "blended between keyframes; 48 frames in windows of 16 with FreeNoise.\n\n" + FILES,
-    "train_motionlora": "**Train your own camera motion.** A virtual camera zooms into each of your images; "
-                        "Train MotionLoRA teaches the motion module that move, saves the MotionLoRA and samples "
-                        "16 frames with it.\n\n" + FILES + f" Put 20-50 images in a folder `{STILLS_FOLDER}` in "
-                        "ComfyUI's `input` folder. The MotionLoRA is saved as "
-                        "`models/animatediff_motion_lora/my_zoom_in_00001.safetensors`.",
-}
-
-WORKFLOWS = {
-    "txt2vid": txt2vid,
-    "motionlora": motionlora,
-    "controlnet_depth": controlnet_depth,
-    "long_context": long_context,
-    "domain_adapter": domain_adapter,
-    "prompt_travel": prompt_travel,
-    "train_motionlora": train_motionlora,
-}
-BANDS_OF = {"train_motionlora": TRAINING_BANDS}  # the others: BANDS
 
 
 # --- files -----------------------------------------------------------------------------
@@ -318,7 +295,7 @@ def expected_files(schemas: dict) -> dict:
     for name, build in WORKFLOWS.items():
         api = build()
         files[API_DIR / f"{name}.api.json"] = as_json(api)
-        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas, note=NOTES[name], bands=BANDS_OF.get(name, BANDS)))
+        files[HERE / f"{name}.json"] = as_json(api_to_ui(api, schemas, note=NOTES[name], bands=BANDS_OF[name]))
     return files
 
 
