@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for cli/
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for ui_graph
 
-from ui_graph import api_to_ui  # noqa: E402
+from cli.workflow import MEDIA_UPLOAD_OPTIONS, spec_options  # noqa: E402
+from ui_graph import api_to_ui, combo_choices  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # ComfyUI lists every .json directly in workflows/ as a template card: only the UI workflows
@@ -254,40 +255,28 @@ def used_node_types() -> list[str]:
 SCHEMA_KEYS = ("input", "input_order", "output", "output_is_list", "output_name", "name", "display_name",
                "category", "output_node")
 WIDGET_OPTION_KEYS = ("default", "control_after_generate", "forceInput", "defaultInput", "multiline",
-                      "image_upload", "video_upload")
+                      *MEDIA_UPLOAD_OPTIONS)
 
 
-def portable_spec(spec) -> list:
-    """``[type, options]`` in one spelling for every release: a combo is "COMBO" with its first
-    choice as the default (0.8 writes some combos as ``["COMBO", {"options": [...]}]``)."""
-    kind = spec[0]
-    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    choices = kind if isinstance(kind, list) else options.get("options")
+def portable_spec(spec, lists_files: bool) -> list:
+    """``[type, options]`` in one spelling for every release: a combo is "COMBO" (0.8 writes some as
+    ``["COMBO", {"options": [...]}]``) defaulting to its first choice, unless the choices are the user's files."""
+    options, choices = spec_options(spec), combo_choices(spec)
     portable = {k: options[k] for k in WIDGET_OPTION_KEYS if k in options}
-    if choices is not None:
-        kind = "COMBO"
-        if "default" not in portable and choices:
-            portable["default"] = choices[0]
-    return [kind, portable]
+    if lists_files:
+        portable.pop("default", None)
+    elif choices and "default" not in portable:
+        portable["default"] = choices[0]
+    return [spec[0] if choices is None else "COMBO", portable]
 
 
 def portable_schema(class_type: str, entry: dict) -> dict:
-    """An /object_info entry as the workflow conversions read it, the same on every host release
-    and machine (file lists, the pack's folder name and help texts left out)."""
-    entry = {key: json.loads(json.dumps(entry[key])) for key in SCHEMA_KEYS if key in entry}
-    for section_name, section in entry.get("input", {}).items():
-        entry["input"][section_name] = {name: portable_spec(spec) for name, spec in section.items()}
-        for name, spec in entry["input"][section_name].items():
-            if (class_type, name) in FILE_CHOICES:
-                spec[1].pop("default", None)  # the first file in the user's folder
-    return entry
-
-
-def portable_schemas(object_info: dict) -> dict:
-    missing = [t for t in used_node_types() if t not in object_info]
-    if missing:
-        raise SystemExit(f"the server lacks {', '.join(missing)}: install this pack in it (and update ComfyUI)")
-    return {t: portable_schema(t, object_info[t]) for t in used_node_types()}
+    """An /object_info entry as the workflow conversions read it, the same on every host release and machine."""
+    portable = {key: entry[key] for key in SCHEMA_KEYS if key in entry}
+    if "input" in entry:
+        portable["input"] = {section: {name: portable_spec(spec, (class_type, name) in FILE_CHOICES)
+                                       for name, spec in specs.items()} for section, specs in entry["input"].items()}
+    return portable
 
 
 def expected_files(schemas: dict) -> dict:
@@ -307,14 +296,18 @@ def main(argv=None) -> int:
     if args.refresh:
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the server is the user's own
         with direct.open(args.refresh.rstrip("/") + "/object_info", timeout=60) as response:
-            SCHEMAS_FILE.write_text(as_json(portable_schemas(json.load(response))), encoding="utf-8")
+            object_info = json.load(response)
+        missing = [t for t in used_node_types() if t not in object_info]
+        if missing:
+            raise SystemExit(f"the server lacks {', '.join(missing)}: install this pack in it (and update ComfyUI)")
+        schemas = {t: portable_schema(t, object_info[t]) for t in used_node_types()}
+        SCHEMAS_FILE.write_text(as_json(schemas), encoding="utf-8")
     files = expected_files(load_schemas())
     if args.check:
         stale = [p.name for p, text in files.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
         if stale:
             print(f"out of date: {', '.join(stale)}; run python workflows/build_workflows.py", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if stale else 0
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
     print(f"wrote {len(files)} files to {HERE}")

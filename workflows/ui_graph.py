@@ -58,11 +58,15 @@ def _node_size(title: str, widget_count: int, socket_count: int, multiline: int)
     return [width, 30 + 22 * socket_count + 26 * widget_count + 90 * multiline]
 
 
+def combo_choices(spec) -> list | None:
+    """A combo's choices in either spelling (``[[...]]`` or ``["COMBO", {"options": [...]}]``); None: no combo."""
+    return spec[0] if isinstance(spec[0], (list, tuple)) else spec_options(spec).get("options")
+
+
 def _widget_default(spec):
-    options = spec_options(spec)
+    options, choices = spec_options(spec), combo_choices(spec)
     if "default" in options:
         return options["default"]
-    choices = spec[0] if isinstance(spec[0], (list, tuple)) else options.get("options") or []
     return choices[0] if choices else {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(spec_type(spec), "")
 
 
