@@ -20,8 +20,7 @@ from cli.workflow import MEDIA_UPLOAD_OPTIONS, spec_options  # noqa: E402
 from ui_graph import api_to_ui, combo_choices  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-# ComfyUI lists every .json directly in workflows/ as a template card: only the UI workflows
-# live there; the API twins and the schemas sit in api/, which it does not look into.
+# ComfyUI lists every .json directly in workflows/ as a template card: the API twins and schemas sit in api/.
 API_DIR = HERE / "api"
 SCHEMAS_FILE = API_DIR / "node_schemas.json"
 
@@ -40,8 +39,7 @@ NEGATIVE = "blurry, low quality, watermark, text, deformed"
 SEASONS = ('0: "spring, cherry blossoms, green meadow"\n16: "summer, bright sun, tall grass"\n'
            '32: "autumn, red and orange leaves falling"\n-1: "winter, deep snow, frozen lake"')
 
-# Inputs whose choices are the files on the machine the schemas were read from: stored empty,
-# so the schemas do not depend on whose models folder they came from.
+# Inputs whose choices are files: stored without a default, so the schemas do not depend on whose files they saw.
 FILE_CHOICES = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "control_net_name"),
                 ("AnimateDiffLoadMotionModule", "model_name"), ("AnimateDiffApplyMotionLoRA", "lora_name"),
                 ("AnimateDiffInjectIntoModel", "domain_adapter"), ("AnimateDiffLoadFrames", "video")}
@@ -50,7 +48,7 @@ FILE_CHOICES = {("CheckpointLoaderSimple", "ckpt_name"), ("ControlNetLoader", "c
 BANDS = [
     ("Prompts", {"CLIPTextEncode", "AnimateDiffPromptSchedule"}),
     ("Motion", {"AnimateDiffLoadMotionModule", "AnimateDiffApplyMotionLoRA", "AnimateDiffInjectIntoModel",
-                "AnimateDiffContextOptions", "AnimateDiffValueSchedule"}),
+                "AnimateDiffContextOptions"}),
     ("ControlNet", {"ControlNetLoader", "ControlNetApplyAdvanced", "AnimateDiffLoadFrames"}),
     ("Output", {"VAEDecode", "AnimateDiffVideoCombine", "ImageStitch"}),
 ]

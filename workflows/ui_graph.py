@@ -1,10 +1,9 @@
 """API prompt -> the UI workflow the frontend opens: nodes laid out to be read, a note, groups.
 
-Layout: columns by dependency depth, left to right, each as wide as its widest node (the
-frontend widens a node to fit its title); the nodes of each group form a band across the
-columns they use, bands stacked where they would meet; the view opens scaled to show the
-whole graph. Sizes are the frontend's own for these nodes (tests/host/test_frontend.py
-measures them in the real frontend and checks that nothing overlaps).
+Layout: columns by dependency depth, left to right, each as wide as its widest node (the frontend widens a
+node to fit its title); each group's nodes form a band across the columns they use, bands stacked where they
+would meet; the view opens scaled to show the whole graph. Sizes are the frontend's own for these nodes
+(tests/host/test_frontend.py measures them in the real frontend and checks that nothing overlaps).
 """
 
 from cli.workflow import (display_name, has_value_control, is_widget, ordered_inputs, spec_options, spec_type,
@@ -154,8 +153,7 @@ def _place(nodes: dict, depths: dict, band_of: dict, band_titles: list, top: flo
         bottom = max(column_y.values()) - ROW_GAP + GROUP_PADDING
         left = min(column_x[depths[i]] for i in members) - GROUP_PADDING
         right = max(column_x[depths[i]] + nodes[i]["size"][0] for i in members) + GROUP_PADDING
-        for depth in span:
-            skyline[depth] = bottom + ROW_GAP
+        skyline.update(dict.fromkeys(span, bottom + ROW_GAP))
         if title:
             groups.append({"title": title, "bounding": [left, band_top, right - left, bottom - band_top],
                            "color": GROUP_COLORS[len(groups) % len(GROUP_COLORS)], "font_size": 24, "flags": {}})
