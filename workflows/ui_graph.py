@@ -1,21 +1,13 @@
 """API prompt -> the UI workflow the frontend opens: nodes laid out to be read, a note, groups.
 
-Layout: columns by dependency depth, left to right, each as wide as its widest node (the
-frontend widens a node to fit its title); the nodes of each group form a band across the
-columns they use, bands stacked where they would meet; the view opens scaled to show the
-whole graph. Sizes are the frontend's own for these nodes (tests/host/test_frontend.py
-measures them in the real frontend and checks that nothing overlaps).
+Layout: columns by dependency depth, left to right, each as wide as its widest node (the frontend widens a
+node to fit its title); each group's nodes form a band across the columns they use, bands stacked where they
+would meet; the view opens scaled to show the whole graph. Sizes are the frontend's own for these nodes
+(tests/host/test_frontend.py measures them in the real frontend and checks that nothing overlaps).
 """
 
-from cli.workflow import (
-    display_name,
-    has_value_control,
-    is_widget,
-    ordered_inputs,
-    spec_options,
-    spec_type,
-    ui_widget_names,
-)
+from cli.workflow import (display_name, has_value_control, is_widget, ordered_inputs, spec_options, spec_type,
+                          ui_widget_names)
 
 NODE_WIDTH, TITLE_HEIGHT = 340, 30  # the frontend's default node width, and its title bar above pos
 TITLE_CHAR_WIDTH, TITLE_PADDING = 7.5, 10  # how the frontend widens a node to fit a long title
@@ -32,8 +24,12 @@ def is_link(value) -> bool:
 
 
 def all_inputs(schema: dict) -> dict:
-    inputs = schema.get("input", {})
-    return {**(inputs.get("required") or {}), **(inputs.get("optional") or {})}
+    return {name: spec for name, spec, _ in ordered_inputs(schema)}
+
+
+def combo_choices(spec) -> list | None:
+    """A combo's choices in either spelling (``[[...]]`` or ``["COMBO", {"options": [...]}]``); None: no combo."""
+    return spec[0] if isinstance(spec[0], (list, tuple)) else spec_options(spec).get("options")
 
 
 def _depths(api: dict) -> dict:
@@ -48,47 +44,34 @@ def _depths(api: dict) -> dict:
             depths[node_id] = 1 + max((depth(s, seen + (node_id,)) for s in sources), default=-1)
         return depths[node_id]
 
-    for node_id in api:
-        depth(node_id)
-    return depths
-
-
-def _node_size(title: str, widget_count: int, socket_count: int, multiline: int) -> list:
-    width = max(NODE_WIDTH, round(TITLE_CHAR_WIDTH * len(title) + TITLE_PADDING))
-    return [width, 30 + 22 * socket_count + 26 * widget_count + 90 * multiline]
+    return {node_id: depth(node_id) for node_id in api}
 
 
 def _widget_default(spec):
-    options = spec_options(spec)
+    options, choices = spec_options(spec), combo_choices(spec)
     if "default" in options:
         return options["default"]
-    choices = spec[0] if isinstance(spec[0], (list, tuple)) else options.get("options") or []
     return choices[0] if choices else {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False}.get(spec_type(spec), "")
-
-
-def _frontend_value(previous, specs: dict) -> str:
-    """The value the frontend stores after a widget: a seed's control mode, or the upload button's."""
-    if previous is not None and has_value_control(previous, specs[previous]):
-        return "fixed"
-    return "image"
 
 
 def _ui_widgets_values(inputs: dict, schema: dict) -> list:
     """widgets_values for an API node's inputs; a linked widget keeps its default underneath."""
-    specs = all_inputs(schema)
-    names = ui_widget_names(schema)
+    specs, names = all_inputs(schema), ui_widget_names(schema)
     values = []
-    for position, name in enumerate(names):
-        if name is None:
-            values.append(_frontend_value(names[position - 1], specs))
-        else:
+    for previous, name in zip([None] + names, names):
+        if name is not None:
             value = inputs.get(name)
             values.append(_widget_default(specs[name]) if value is None or is_link(value) else value)
+        elif previous is not None and has_value_control(previous, specs[previous]):
+            values.append("fixed")  # the frontend's own value after a seed: its control mode
+        else:
+            values.append("image")  # the upload button's
     return values
 
 
-def _ui_sockets(node_id: str, api: dict, schemas: dict, links: list) -> list:
-    """The node's input slots (links and widgets turned into sockets); appends its links to `links`."""
+def _ui_sockets(node_id: str, api: dict, schemas: dict, nodes: dict, links: list) -> list:
+    """The node's input slots (links, and widgets turned into sockets); adds its links to `links` and to the
+    outputs of its source nodes in `nodes`."""
     inputs = api[node_id]["inputs"]
     sockets = []
     for name, spec, _ in ordered_inputs(schemas[api[node_id]["class_type"]]):
@@ -99,36 +82,46 @@ def _ui_sockets(node_id: str, api: dict, schemas: dict, links: list) -> list:
         if is_widget(spec):
             socket["widget"] = {"name": name}
         if is_link(value):
-            outputs = schemas.get(api.get(value[0], {}).get("class_type"), {}).get("output") or []
-            link_type = spec_type(outputs[value[1]]) if value[1] < len(outputs) else "*"
+            source_outputs = nodes[value[0]]["outputs"]
+            if value[1] >= len(source_outputs):
+                raise ValueError(f"node {value[0]}: has no output {value[1]}")
+            output = source_outputs[value[1]]
             socket["link"] = len(links) + 1
-            links.append([socket["link"], int(value[0]), value[1], int(node_id), len(sockets), link_type])
+            output["links"].append(socket["link"])
+            output["slot_index"] = value[1]
+            links.append([socket["link"], int(value[0]), value[1], int(node_id), len(sockets), output["type"]])
         sockets.append(socket)
     return sockets
 
 
-def _ui_node(node_id: str, order: int, api: dict, schemas: dict, links: list) -> dict:
-    entry = api[node_id]
-    class_type = entry["class_type"]
-    schema = schemas.get(class_type)
-    if schema is None:
+def _check(node_id: str, api: dict, schemas: dict) -> None:
+    class_type = api[node_id]["class_type"]
+    if class_type not in schemas:
         raise ValueError(f"node {node_id}: unknown node type '{class_type}'")
-    specs = all_inputs(schema)
-    for name, value in entry["inputs"].items():
+    specs = all_inputs(schemas[class_type])
+    for name, value in api[node_id]["inputs"].items():
         if name not in specs:
             raise ValueError(f"node {node_id} ({class_type}): '{name}' is not an input of {class_type}")
         if is_link(value) and value[0] not in api:
             raise ValueError(f"node {node_id} ({class_type}): input '{name}' links to missing node {value[0]}")
-    sockets = _ui_sockets(node_id, api, schemas, links)
+
+
+def _ui_node(node_id: str, order: int, api: dict, schemas: dict, nodes: dict, links: list) -> dict:
+    entry = api[node_id]
+    class_type = entry["class_type"]
+    schema = schemas[class_type]
+    specs = all_inputs(schema)
+    sockets = _ui_sockets(node_id, api, schemas, nodes, links)
     outputs = schema.get("output") or []
     names = schema.get("output_name") or outputs
     ui_outputs = [{"name": names[i], "type": spec_type(t), "links": []} for i, t in enumerate(outputs)]
     title = entry.get("_meta", {}).get("title") or display_name(schema, class_type)
     widget_count = sum(is_widget(spec) for spec in specs.values())
     multiline = sum(bool(spec_options(spec).get("multiline")) for spec in specs.values())
+    width = max(NODE_WIDTH, round(TITLE_CHAR_WIDTH * len(title) + TITLE_PADDING))
+    height = 30 + 22 * max(len(sockets), len(ui_outputs)) + 26 * widget_count + 90 * multiline
     node = {
-        "id": int(node_id), "type": class_type, "pos": [0, 0],
-        "size": _node_size(title, widget_count, max(len(sockets), len(ui_outputs)), multiline),
+        "id": int(node_id), "type": class_type, "pos": [0, 0], "size": [width, height],
         "flags": {}, "order": order, "mode": 0, "inputs": sockets, "outputs": ui_outputs,
         "properties": {"Node name for S&R": class_type},
         "widgets_values": _ui_widgets_values(entry["inputs"], schema),
@@ -140,14 +133,11 @@ def _ui_node(node_id: str, order: int, api: dict, schemas: dict, links: list) ->
 
 def _place(nodes: dict, depths: dict, band_of: dict, band_titles: list, top: float) -> list:
     """Set every node's pos; returns the groups (one per titled band) around their nodes."""
-    column_width = {}
-    for node_id, node in nodes.items():
-        column_width[depths[node_id]] = max(column_width.get(depths[node_id], 0), node["size"][0])
     column_x, x = {}, MARGIN
-    for depth in sorted(column_width):
+    for depth in sorted(set(depths.values())):
         column_x[depth] = x
-        x += column_width[depth] + COLUMN_GAP
-    skyline = dict.fromkeys(column_width, top)  # lowest free y in each column
+        x += max(node["size"][0] for i, node in nodes.items() if depths[i] == depth) + COLUMN_GAP
+    skyline = dict.fromkeys(column_x, top)  # lowest free y in each column
     groups = []
     for band, title in enumerate(band_titles):
         members = [i for i in nodes if band_of[i] == band]
@@ -163,8 +153,7 @@ def _place(nodes: dict, depths: dict, band_of: dict, band_titles: list, top: flo
         bottom = max(column_y.values()) - ROW_GAP + GROUP_PADDING
         left = min(column_x[depths[i]] for i in members) - GROUP_PADDING
         right = max(column_x[depths[i]] + nodes[i]["size"][0] for i in members) + GROUP_PADDING
-        for depth in span:
-            skyline[depth] = bottom + ROW_GAP
+        skyline.update(dict.fromkeys(span, bottom + ROW_GAP))
         if title:
             groups.append({"title": title, "bounding": [left, band_top, right - left, bottom - band_top],
                            "color": GROUP_COLORS[len(groups) % len(GROUP_COLORS)], "font_size": 24, "flags": {}})
@@ -172,28 +161,22 @@ def _place(nodes: dict, depths: dict, band_of: dict, band_titles: list, top: flo
 
 
 def api_to_ui(api: dict, schemas: dict, note: str | None = None, bands: list | None = None) -> dict:
-    """A workflow the frontend loads, from an API prompt.
-
-    ``note``: Markdown shown in a note node at the top left. ``bands``: ``[(group title, {class
-    types})]`` in top-to-bottom order; a node whose type is in no band goes in a last, untitled one.
+    """A workflow the frontend loads, from an API prompt. ``note``: Markdown shown in a note node at the top
+    left. ``bands``: ``[(group title, {class types})]`` top to bottom; a node in none goes in a last, untitled one.
     """
     bands = list(bands or [])
-    band_titles = [title for title, _ in bands] + [None]
     depths = _depths(api)
-    ids = sorted(api, key=lambda i: (depths[i], int(i)))
-    links = []
-    nodes = {node_id: _ui_node(node_id, order, api, schemas, links) for order, node_id in enumerate(ids)}
+    ids = sorted(api, key=lambda i: (depths[i], int(i)))  # each node's sources before it
+    for node_id in ids:
+        _check(node_id, api, schemas)
+    nodes, links = {}, []
+    for order, node_id in enumerate(ids):
+        nodes[node_id] = _ui_node(node_id, order, api, schemas, nodes, links)
     band_of = {i: next((b for b, (_, types) in enumerate(bands) if api[i]["class_type"] in types), len(bands))
-               for i in ids}
+               for i in nodes}
     top = MARGIN + (NOTE_SIZE[1] + TITLE_HEIGHT + ROW_GAP if note else 0)
-    groups = _place(nodes, depths, band_of, band_titles, top)
-    for link_id, from_node, from_slot, _, _, _ in links:
-        outputs = nodes[str(from_node)]["outputs"]
-        if from_slot >= len(outputs):
-            raise ValueError(f"node {from_node}: has no output {from_slot}")
-        outputs[from_slot]["links"].append(link_id)
-        outputs[from_slot]["slot_index"] = from_slot
-    ui_nodes = [nodes[i] for i in ids]
+    groups = _place(nodes, depths, band_of, [title for title, _ in bands] + [None], top)
+    ui_nodes = list(nodes.values())
     last_id = max((int(i) for i in api), default=0)
     if note:
         last_id += 1
@@ -201,26 +184,16 @@ def api_to_ui(api: dict, schemas: dict, note: str | None = None, bands: list | N
                          "size": list(NOTE_SIZE), "flags": {}, "order": len(ui_nodes), "mode": 0, "inputs": [],
                          "outputs": [], "properties": {}, "widgets_values": [note], "title": "About this workflow",
                          "color": "#432", "bgcolor": "#653"})
-    return {
-        "last_node_id": last_id,
-        "last_link_id": len(links),
-        "nodes": ui_nodes,
-        "links": links,
-        "groups": groups,
-        "config": {},
-        "extra": {"ds": _view(ui_nodes, groups)},
-        "version": 0.4,
-    }
+    return {"last_node_id": last_id, "last_link_id": len(links), "nodes": ui_nodes, "links": links, "groups": groups,
+            "config": {}, "extra": {"ds": _view(ui_nodes, groups)}, "version": 0.4}
 
 
 def _view(nodes: list, groups: list) -> dict:
     """The canvas scale and offset that show everything at open, clear of the frontend's bars."""
-    boxes = [(n["pos"][0], n["pos"][1] - TITLE_HEIGHT, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
-             for n in nodes]
-    boxes += [(g["bounding"][0], g["bounding"][1], g["bounding"][0] + g["bounding"][2],
-               g["bounding"][1] + g["bounding"][3]) for g in groups]
+    boxes = [(n["pos"][0], n["pos"][1] - TITLE_HEIGHT, n["size"][0], n["size"][1] + TITLE_HEIGHT) for n in nodes]
+    boxes += [g["bounding"] for g in groups]  # (left, top, width, height)
     left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    width, height = max(b[2] for b in boxes) - left, max(b[3] for b in boxes) - top
+    width, height = max(b[0] + b[2] for b in boxes) - left, max(b[1] + b[3] for b in boxes) - top
     scale = round(min(1.0, VIEW[0] / width, VIEW[1] / height), 3)
     # The canvas draws a point at (pos + offset) * scale.
     return {"scale": scale, "offset": [round(VIEW_ORIGIN[0] / scale - left), round(VIEW_ORIGIN[1] / scale - top)]}
