@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for cli/
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder, for ui_graph
 
-from cli.workflow import MEDIA_UPLOAD_OPTIONS, spec_options  # noqa: E402
+from cli.workflow import MEDIA_UPLOAD_OPTIONS, spec_options, spec_type  # noqa: E402
 from ui_graph import api_to_ui, combo_choices  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -265,7 +265,7 @@ def portable_spec(spec, lists_files: bool) -> list:
         portable.pop("default", None)
     elif choices and "default" not in portable:
         portable["default"] = choices[0]
-    return [spec[0] if choices is None else "COMBO", portable]
+    return [spec_type(spec) if choices is None else "COMBO", portable]
 
 
 def portable_schema(class_type: str, entry: dict) -> dict:
