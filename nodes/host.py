@@ -1,10 +1,5 @@
-"""The one room that talks to ComfyUI's internals.
-
-Model and output folders, the MOTION_MODEL value and its ModelPatcher, LoRA weight
-patches, the UNet description the core plans from, the sampling-object patch, progress
-and node text. A host update should touch this file, sampling.py (the wrappers),
-host_training.py (training) and host_features.py (what the pack relies on), nothing else.
-"""
+"""The one room that talks to ComfyUI's internals. A host update should touch this file, sampling.py
+(the wrappers), host_training.py (training) and host_features.py (what the pack relies on), nothing else."""
 
 import contextlib
 import logging
@@ -23,14 +18,8 @@ from comfy.cli_args import args as host_args
 from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
 
-from ..animatediff_core import (
-    MotionModel,
-    MotionModelError,
-    UnetBlock,
-    domain_adapter_factors,
-    load_domain_adapter,
-    load_motion_model,
-)
+from ..animatediff_core import (MotionModel, MotionModelError, UnetBlock, domain_adapter_factors, load_domain_adapter,
+                               load_motion_model, plan_injection)
 from ..animatediff_core.schedules import Schedule, sigmas
 from ..animatediff_core.temporal import group_norm_across_frames
 from ..video.errors import VideoError
@@ -64,9 +53,8 @@ def file_names(folder: str) -> list[str]:
 def full_path(folder: str, input_name: str, file_name: str) -> str:
     path = folder_paths.get_full_path(folder, file_name)
     if path is None:
-        raise MotionModelError(
-            f"{input_name}: '{file_name}' is not in any {folder} folder ({', '.join(folder_paths.get_folder_paths(folder))})"
-        )
+        folders = ", ".join(folder_paths.get_folder_paths(folder))
+        raise MotionModelError(f"{input_name}: '{file_name}' is not in any {folder} folder ({folders})")
     return path
 
 
@@ -81,9 +69,8 @@ def blame(input_name: str):
 
 @dataclass(frozen=True)
 class MotionModelHandle:
-    """The MOTION_MODEL value: the core model (with its LoRA stack) and the base ModelPatcher
-    of its modules. Every sampling use clones that patcher, so LoRA weight backups are shared
-    between all stacks built on one loaded file."""
+    """The MOTION_MODEL value: the core model (with its LoRA stack) and the base ModelPatcher of its modules. Every
+    sampling use clones that patcher, so LoRA weight backups are shared between all stacks built on one file."""
 
     model: MotionModel
     patcher: comfy.model_patcher.ModelPatcher
@@ -104,12 +91,8 @@ def load_motion_model_file(path: str) -> MotionModelHandle:
 
 
 def low_rank_patch(up: torch.Tensor, down: torch.Tensor):
-    """The host's own LoRA weight adapter for W + strength * up @ down (no alpha: scale 1).
-
-    Built as the host builds it, ``LoRAAdapter(loaded_keys, weights)`` with weights
-    ``(up, down, alpha, mid, dora_scale, reshape)``, so host code that rebuilds adapters
-    (``type(v)(v.loaded_keys, weights)`` on the dynamic-VRAM path) can rebuild it too.
-    """
+    """The host's own LoRA weight adapter for W + strength * up @ down (no alpha: scale 1), built as the host
+    builds it (weights: up, down, alpha, mid, dora_scale, reshape), so the host can rebuild it as type(v)(...)."""
     return lookup("comfy.weight_adapter.lora:LoRAAdapter")(set(), (up, down, None, None, None, None))
 
 
@@ -178,18 +161,24 @@ def show_text(text: str, node_id=None) -> None:
         PromptServer.instance.send_progress_text(text, node_id)
 
 
-def unet_kind(model) -> str:
+def injection_plan(model, motion_model: MotionModel) -> list:
+    """Where the motion modules go in the MODEL's UNet; errors name the motion_model input."""
     config = model.model.model_config
-    if isinstance(config, comfy.supported_models.SD15):
-        return "sd15"
-    if isinstance(config, comfy.supported_models.SDXL):
-        return "sdxl"
-    return type(config).__name__
+    kinds = ((comfy.supported_models.SD15, "sd15"), (comfy.supported_models.SDXL, "sdxl"))
+    kind = next((name for cls, name in kinds if isinstance(config, cls)), type(config).__name__)
+    with blame("motion_model"):
+        return plan_injection(motion_model, kind, describe_unet(model.model.diffusion_model))
+
+
+def unet_blocks(diffusion_model) -> dict:
+    """The UNet's layer sequences by the positions the core's injection plan names."""
+    blocks = {("input", i): seq for i, seq in enumerate(diffusion_model.input_blocks)}
+    blocks[("middle", 0)] = diffusion_model.middle_block
+    blocks.update({("output", i): seq for i, seq in enumerate(diffusion_model.output_blocks)})
+    return blocks
 
 
 def describe_unet(diffusion_model) -> dict:
-    """The UNet's blocks as the core's injection plan reads them."""
-
     def kind(layer) -> str:
         for cls, name in ((ResBlock, "res"), (SpatialTransformer, "attn"), (Downsample, "down"), (Upsample, "up")):
             if isinstance(layer, cls):
@@ -203,17 +192,13 @@ def describe_unet(diffusion_model) -> dict:
         channels = (getattr(last[-1], "out_channels", None) or last[-1].in_channels) if last else 0
         return UnetBlock(channels, layers)
 
-    unet = {("input", i): block(seq) for i, seq in enumerate(diffusion_model.input_blocks)}
-    unet[("middle", 0)] = block(diffusion_model.middle_block)
-    unet.update({("output", i): block(seq) for i, seq in enumerate(diffusion_model.output_blocks)})
-    return unet
+    return {position: block(seq) for position, seq in unet_blocks(diffusion_model).items()}
 
 
 def unet_resnet_norms(diffusion_model) -> list:
     """The GroupNorms of the UNet's ResNet blocks (before each of their two convolutions) and its output norm."""
-    sequences = [*diffusion_model.input_blocks, diffusion_model.middle_block, *diffusion_model.output_blocks]
-    norms = [norm for sequence in sequences for layer in sequence if isinstance(layer, ResBlock)
-             for norm in (layer.in_layers[0], layer.out_layers[0])]
+    resnets = [layer for seq in unet_blocks(diffusion_model).values() for layer in seq if isinstance(layer, ResBlock)]
+    norms = [norm for resnet in resnets for norm in (resnet.in_layers[0], resnet.out_layers[0])]
     return norms + [diffusion_model.out[0]]
 
 
@@ -232,17 +217,11 @@ def restore_norm(norm) -> None:
         del norm.forward
 
 
-def unet_sequence(diffusion_model, position: tuple[str, int]):
-    part, index = position
-    if part == "middle":
-        return diffusion_model.middle_block
-    return (diffusion_model.input_blocks if part == "input" else diffusion_model.output_blocks)[index]
-
-
 def sampling_with_schedule(model, schedule: Schedule):
     """A model_sampling object with the schedule's sigmas, keeping the model's prediction type."""
     current = model.get_model_object("model_sampling")
-    prediction = comfy.model_sampling.V_PREDICTION if isinstance(current, comfy.model_sampling.V_PREDICTION) else comfy.model_sampling.EPS
+    v_prediction = isinstance(current, comfy.model_sampling.V_PREDICTION)
+    prediction = comfy.model_sampling.V_PREDICTION if v_prediction else comfy.model_sampling.EPS
     base = comfy.model_sampling.ModelSamplingDiscrete
     if schedule.lcm:
         require("LCM sampling", "The lcm beta_schedule")
@@ -260,20 +239,12 @@ def sampling_with_schedule(model, schedule: Schedule):
 # -- files and progress for Video Combine and Load Frames ------------------------------------
 
 def metadata_enabled() -> bool:
-    """False when ComfyUI runs with --disable-metadata."""
-    return not host_args.disable_metadata
+    return not host_args.disable_metadata  # ComfyUI's --disable-metadata
 
 
-def output_folder(save_output: bool) -> str:
-    return folder_paths.get_output_directory() if save_output else folder_paths.get_temp_directory()
-
-
-def temp_folder() -> str:
-    return folder_paths.get_temp_directory()
-
-
-def input_folder() -> str:
-    return folder_paths.get_input_directory()
+def folder(kind: str) -> str:
+    """ComfyUI's "input", "output" or "temp" folder."""
+    return folder_paths.get_directory_by_type(kind)
 
 
 def media_files(names: list[str]) -> list[str]:
@@ -288,18 +259,18 @@ def input_path(name: str) -> str:
 
 def progress_bar(total: int):
     """``update(done, total)`` for the node's progress bar in the frontend."""
-    bar = comfy.utils.ProgressBar(total)
-    return bar.update_absolute
+    return comfy.utils.ProgressBar(total).update_absolute
 
 
 def ui_file(path) -> dict:
     """The {filename, subfolder, type} triple /view serves a file by."""
     path = str(path)
     for kind in ("output", "temp"):
-        root = os.path.abspath(folder_paths.get_directory_by_type(kind))
+        root = os.path.abspath(folder(kind))
         if os.path.commonpath((root, path)) == root:
             subfolder = os.path.relpath(os.path.dirname(path), root)
-            return {"filename": os.path.basename(path), "subfolder": "" if subfolder == "." else subfolder, "type": kind}
+            return {"filename": os.path.basename(path), "subfolder": "" if subfolder == "." else subfolder,
+                    "type": kind}
     raise ValueError(f"{path} is in neither the output nor the temp folder")
 
 

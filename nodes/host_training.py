@@ -1,11 +1,6 @@
-"""Training a MotionLoRA inside the host: the host side of the Train MotionLoRA node.
-
-eps_theta is the user's UNet with the motion modules in it, attached to a clone of the
-MODEL exactly as Inject into Model attaches them; the host loads both, and the core's
-training loop calls the UNet directly, one batch of clips per step. The UNet and the
-motion module are only read; the motion layers and the checkpointing wrappers come out
-again after training, also after an error or an interrupt.
-"""
+"""The host side of Train MotionLoRA. eps_theta is the user's UNet with the motion modules attached to a clone of
+the MODEL exactly as Inject into Model attaches them; the host loads both, and the core's training loop calls the
+UNet directly, one batch of clips per step. The UNet and the motion module are only read."""
 
 import contextlib
 import functools
@@ -35,12 +30,6 @@ def new_lora_path(lora_name: str) -> Path:
     folder = Path(folder_paths.models_dir) / host.MOTION_LORAS
     stem = resolve_output_stem(folder, lora_name.strip().removesuffix(".safetensors"), input_name="lora_name")
     return stem.with_name(stem.name + ".safetensors")
-
-
-def encode_clips(vae, clips: torch.Tensor, frames: int) -> torch.Tensor:
-    """IMAGE clips (clips * frames, H, W, C) -> VAE latents (clips, frames, 4, H/8, W/8), encoded once."""
-    latents = vae.encode(clips[..., :3])
-    return latents.reshape(-1, frames, *latents.shape[1:])
 
 
 def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motion_model, placements, rank: int,
@@ -81,7 +70,7 @@ def train_motion_lora(model, latents: torch.Tensor, context: torch.Tensor, motio
                     _checkpointed(unet.diffusion_model, gradient_checkpointing):
                 losses = training.train_lora(factors, predict_noise, z0, schedule, settings, on_step, half)
         finally:
-            # Out of the UNet again, also after an error or an interrupt (as after sampling).
+            # The motion layers come out of the UNet again, also after an error or an interrupt (as after sampling).
             patched.eject_model()
     return factors, losses
 

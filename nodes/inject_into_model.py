@@ -1,6 +1,6 @@
 """Inject into Model: MODEL + MOTION_MODEL -> a MODEL that samples animations (a clone; the input is untouched)."""
 
-from ..animatediff_core import MotionModelError, plan_injection
+from ..animatediff_core import MotionModelError
 from ..animatediff_core.schedules import SCHEDULES, schedule_named
 from . import host
 from .sampling import MotionSampling, MotionSettings, attach
@@ -49,7 +49,8 @@ class InjectIntoModel:
                 "context_options": ("CONTEXT_OPTIONS", {"tooltip":
                     "Needed for more frames than the motion module takes at once (24 or 32): samples in windows."}),
                 "motion_scale_mask": ("MASK", {"tooltip":
-                    "Per-frame (and per-pixel) multiplier of motion_scale: one mask frame per latent frame, or one for all."}),
+                    "Per-frame (and per-pixel) multiplier of motion_scale: one mask frame per latent frame, or one "
+                    "for all."}),
                 "effect_mask": ("MASK", {"tooltip":
                     "Per-frame (and per-pixel) multiplier of effect: e.g. black frames stay still images."}),
             },
@@ -61,8 +62,7 @@ class InjectIntoModel:
         if start_percent > end_percent:
             raise MotionModelError(f"start_percent {start_percent} is after end_percent {end_percent}: swap them")
         mm = motion_model.model
-        with host.blame("motion_model"):
-            placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
+        placements = host.injection_plan(model, mm)
         if context_options is not None:
             mm.check_frames(context_options.context_length, "context_options",
                             f"lower context_length to {mm.pe_length} or less")
@@ -72,7 +72,8 @@ class InjectIntoModel:
         attach(patched, MotionSampling(mm, placements, settings), host.motion_patcher_for(motion_model))
         schedule_name = mm.traits.schedule if beta_schedule == AUTOSELECT else beta_schedule
         if schedule_name != USE_EXISTING:
-            patched.add_object_patch("model_sampling", host.sampling_with_schedule(model, schedule_named(schedule_name)))
+            sampling = host.sampling_with_schedule(model, schedule_named(schedule_name))
+            patched.add_object_patch("model_sampling", sampling)
         if domain_adapter != "none":
             host.add_domain_adapter(patched, "domain_adapter", domain_adapter, adapter_alpha)
         text = f"{mm.describe()}: {len(placements)} motion modules, schedule {schedule_name}"

@@ -14,7 +14,7 @@ FOLDER_SUFFIX = "/"  # how a subfolder of images shows in the list
 
 def input_choices() -> list[str]:
     """Videos and (animated) images in ComfyUI's input folder, then its subfolders that hold images."""
-    root = host.input_folder()
+    root = host.folder("input")
     entries = sorted(os.listdir(root))
     files = [e for e in entries if os.path.isfile(os.path.join(root, e))]
     folders = [e + FOLDER_SUFFIX for e in entries

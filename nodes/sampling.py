@@ -1,10 +1,6 @@
-"""AnimateDiff at sampling time: motion layers in the UNet, context windows, hint slicing, self-check.
+"""AnimateDiff at sampling time: motion layers in the UNet, context windows, hint slicing, self-check."""
 
-One ``MotionSampling`` belongs to one Inject into Model output. It is attached to a
-clone of the user's MODEL as an injection (insert/remove the motion layers) and as
-sampler wrappers; the user's MODEL object itself is never changed.
-"""
-
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -12,23 +8,10 @@ import comfy.patcher_extension
 import torch
 
 from ..animatediff_core import MotionModelError
-from ..animatediff_core.context import (
-    ContextOptions,
-    context_windows,
-    describe_plan,
-    evaluate_windowed,
-    freenoise_order,
-    window_weights,
-)
-from .host import (
-    MotionLayer,
-    normalise_across_frames,
-    restore_norm,
-    run_motion_layer,
-    show_text,
-    unet_resnet_norms,
-    unet_sequence,
-)
+from ..animatediff_core.context import (ContextOptions, context_windows, describe_plan, evaluate_windowed,
+                                         freenoise_order, window_weights)
+from .host import (MotionLayer, normalise_across_frames, restore_norm, run_motion_layer, show_text, unet_blocks,
+                   unet_resnet_norms)
 from .host_features import require
 
 log = logging.getLogger("AnimateDiff")
@@ -58,7 +41,8 @@ class RunStats:
 
 
 class MotionSampling:
-    """Everything one injected model does at sampling time; shared by that MODEL's clones."""
+    """Everything one Inject into Model output does at sampling time, attached to a clone of the user's MODEL
+    (which stays unchanged) as an injection and as sampler wrappers; shared by that clone's clones."""
 
     def __init__(self, motion_model, placements, settings: MotionSettings):
         self.motion_model = motion_model
@@ -77,19 +61,18 @@ class MotionSampling:
     def inject(self, patcher) -> None:
         diffusion_model = patcher.model.diffusion_model
         self.eject(patcher)
-        blocks = self.motion_model.blocks
+        blocks, sequences = self.motion_model.blocks, unet_blocks(diffusion_model)
         for placement in self.placements:
-            layer = MotionLayer(placement.module,
-                                lambda x, options, name=placement.module: self.run_block(name, blocks[name], x, options))
-            unet_sequence(diffusion_model, placement.block).insert(placement.index, layer)
+            layer = MotionLayer(placement.module, lambda x, options, name=placement.module:
+                                self.run_block(name, blocks[name], x, options))
+            sequences[placement.block].insert(placement.index, layer)
         if self.motion_model.traits.unet_groupnorm == "across_frames":  # v1, as the original samples it
             for norm in unet_resnet_norms(diffusion_model):
                 normalise_across_frames(norm, lambda: self.video_frames)
 
     def eject(self, patcher) -> None:
         diffusion_model = patcher.model.diffusion_model
-        sequences = [*diffusion_model.input_blocks, diffusion_model.middle_block, *diffusion_model.output_blocks]
-        for sequence in sequences:
+        for sequence in unet_blocks(diffusion_model).values():
             for index in reversed(range(len(sequence))):
                 if isinstance(sequence[index], MotionLayer):
                     del sequence[index]
@@ -108,12 +91,11 @@ class MotionSampling:
             noise = noise[freenoise_order(frames, context, torch.Generator().manual_seed(seed or 0))]
         self._check_frames(frames)
         model_sampling = guider.model_patcher.get_model_object("model_sampling")
-        self.sigma_range = (
-            model_sampling.percent_to_sigma(self.settings.start_percent),
-            model_sampling.percent_to_sigma(self.settings.end_percent),
-        )
+        start, end = self.settings.start_percent, self.settings.end_percent
+        self.sigma_range = (model_sampling.percent_to_sigma(start), model_sampling.percent_to_sigma(end))
         self.stats = RunStats(frames=frames)
-        log.info("AnimateDiff: %s; %s", self.motion_model.describe(), self._plan_text(frames))
+        plan = f"{frames} frames in one window" if context is None else describe_plan(frames, context)
+        log.info("AnimateDiff: %s; %s", self.motion_model.describe(), plan)
         try:
             output = executor(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed, *args,
                               **kwargs)
@@ -135,8 +117,7 @@ class MotionSampling:
 
     def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options, *args, **kwargs):
         frames = x_in.shape[0]
-        controls = _controls_in(conds)
-        _check_hints(controls, frames)
+        controls = _controls_in(conds, frames)
         context = self.settings.context
         if context is None or frames <= context.context_length:
             self.video_frames = frames
@@ -149,7 +130,7 @@ class MotionSampling:
 
         def predict(window):  # one prediction per cond, for the window's frames
             self.video_frames = len(window)
-            with _hints_for(controls, window, frames):
+            with _hints_for(controls, window):
                 return executor(model, _slice_conds(conds, window, frames), x_in[window], timestep[window],
                                 _with_frames(model_options, window), *args, **kwargs)
 
@@ -188,17 +169,10 @@ class MotionSampling:
                 f"to sample {frames} frames window by window (context_length {min(16, limit)}), or use at most "
                 f"{limit} frames")
         if frames < FEW_FRAMES:
-            warning = (
-                f"AnimateDiff: only {frames} frame(s) in the latent batch; motion modules were trained on 16 and "
-                f"give noisy or static results below {FEW_FRAMES}. Set the latent batch_size to 16."
-            )
+            warning = (f"AnimateDiff: only {frames} frame(s) in the latent batch; motion modules were trained on 16 "
+                       f"and give noisy or static results below {FEW_FRAMES}. Set the latent batch_size to 16.")
             log.warning(warning)
             show_text(warning)
-
-    def _plan_text(self, frames: int) -> str:
-        if self.settings.context is None:
-            return f"{frames} frames in one window"
-        return describe_plan(frames, self.settings.context)
 
     def _self_check(self, steps: int) -> None:
         stats = self.stats
@@ -206,12 +180,9 @@ class MotionSampling:
             raise MotionModelError(
                 "AnimateDiff self-check: the motion modules never ran during sampling, so the frames would not move "
                 "together. Another node probably replaced the model's patches after Inject into Model; connect "
-                "Inject into Model directly before the sampler."
-            )
-        report = (
-            f"AnimateDiff: motion modules ran {stats.block_calls} times ({len(self.placements)} blocks) on "
-            f"{stats.frames} frames over {steps} steps, up to {stats.largest_window} frames at once"
-        )
+                "Inject into Model directly before the sampler.")
+        report = (f"AnimateDiff: motion modules ran {stats.block_calls} times ({len(self.placements)} blocks) on "
+                  f"{stats.frames} frames over {steps} steps, up to {stats.largest_window} frames at once")
         if stats.skipped_calls:
             report += f"; {stats.skipped_calls} calls skipped by start/end percent or effect 0"
         log.info(report)
@@ -241,8 +212,7 @@ def _refuse_host_context_windows(model_options: dict) -> None:
         raise MotionModelError(
             "ComfyUI's own context-window node (Context Windows) is applied to this model, which AnimateDiff "
             "cannot sample correctly (ControlNet hints and per-frame inputs would not follow the windows). "
-            "Remove it and connect AnimateDiff Context Options to Inject into Model's context_options instead"
-        )
+            "Remove it and connect AnimateDiff Context Options to Inject into Model's context_options instead")
 
 
 def _with_frames(model_options: dict, window: list[int]) -> dict:
@@ -265,13 +235,13 @@ def _per_frame(value: float, mask, window: list[int], input_name: str):
     if mask.shape[0] <= max(window):
         raise MotionModelError(
             f"{input_name}: the mask has {mask.shape[0]} frames but frame {max(window)} is sampled: "
-            "give one mask frame per latent frame (or a single mask for all)"
-        )
+            "give one mask frame per latent frame (or a single mask for all)")
     return value * mask[window]
 
 
-def _controls_in(conds) -> list:
-    """Every control object (ControlNet, T2I adapter, ...) in the conds, chains unrolled, once each."""
+def _controls_in(conds, frames: int) -> list:
+    """Every control object (ControlNet, T2I adapter, ...) in the conds, chains unrolled, once each; each has one
+    hint image per frame or one for all."""
     found = {}
     for cond_list in conds:
         for cond in cond_list or []:
@@ -279,44 +249,37 @@ def _controls_in(conds) -> list:
             while control is not None:
                 found[id(control)] = control
                 control = control.previous_controlnet
-    return list(found.values())
-
-
-def _check_hints(controls, frames: int) -> None:
-    for control in controls:
+    for control in found.values():
         hints = getattr(control, "cond_hint_original", None)
         if hints is not None and 1 < hints.shape[0] < frames:
             raise MotionModelError(
                 f"ControlNet image: {hints.shape[0]} hint images for {frames} frames. Give one hint image per "
-                "frame (hint i conditions frame i), or a single image for all frames"
-            )
+                "frame (hint i conditions frame i), or a single image for all frames")
+    return list(found.values())
 
 
-class _hints_for:
-    """Give every control the hint images of the window's own frames, then put them back."""
-
-    def __init__(self, controls, window: list[int], frames: int):
-        self.saved = [(c, c.cond_hint_original) for c in controls if _per_frame_hints(c, frames)]
-        self.window = window
-
-    def __enter__(self):
-        for control, hints in self.saved:
-            control.cond_hint_original = hints[self.window]
-            _forget_resized_hints(control)
-
-    def __exit__(self, *exc):
-        for control, hints in self.saved:
-            control.cond_hint_original = hints
-            _forget_resized_hints(control)
+@contextlib.contextmanager
+def _hints_for(controls, window: list[int]):
+    """Give every control with per-frame hints (checked: one per frame) the window's own, then put them back."""
+    saved = [(c, c.cond_hint_original) for c in controls if getattr(c, "cond_hint_original", None) is not None
+             and c.cond_hint_original.shape[0] > 1]
+    try:
+        for control, hints in saved:
+            _set_hints(control, hints[window])
+        yield
+    finally:
+        for control, hints in saved:
+            _set_hints(control, hints)
 
 
-def _forget_resized_hints(control) -> None:
-    """Drop the host's resized copies of the hints, so that the next UNet call resizes this window's.
+def _set_hints(control, hints) -> None:
+    """Set the hints and drop the host's resized copies, so that the next UNet call resizes these.
 
     Up to 0.8 the host caches one resized hint in ``cond_hint`` (T2I adapters also their
     features in ``control_input``); newer releases keep them per latent size in the dicts
     ``cond_hints`` / ``control_inputs`` and no longer read ``cond_hint``. Clear whichever exist.
     """
+    control.cond_hint_original = hints
     for name in ("cond_hint", "control_input"):
         if hasattr(control, name):
             setattr(control, name, None)
@@ -326,36 +289,20 @@ def _forget_resized_hints(control) -> None:
             cache.clear()
 
 
-def _per_frame_hints(control, frames: int) -> bool:
-    hints = getattr(control, "cond_hint_original", None)
-    return hints is not None and hints.shape[0] >= frames > 1
-
-
 def _slice_conds(conds, window: list[int], frames: int):
     """Conds for a window: per-frame tensors (batch == frames) keep only the window's frames."""
-    index = torch.tensor(window)
+    def per_frame(value) -> bool:
+        return isinstance(value, torch.Tensor) and value.shape[0] == frames
 
-    def per_frame(tensor):
-        return tensor.shape[0] == frames
+    def in_window(tensor):
+        return tensor[torch.tensor(window, device=tensor.device)]
 
-    sliced = []
-    for cond_list in conds:
-        if cond_list is None:
-            sliced.append(None)
-            continue
-        new_list = []
-        for cond in cond_list:
-            cond = cond.copy()
-            model_conds = {}
-            for name, value in cond.get("model_conds", {}).items():
-                tensor = getattr(value, "cond", None)
-                if isinstance(tensor, torch.Tensor) and per_frame(tensor):
-                    value = value._copy_with(tensor[index.to(tensor.device)])
-                model_conds[name] = value
-            cond["model_conds"] = model_conds
-            mask = cond.get("mask")
-            if isinstance(mask, torch.Tensor) and per_frame(mask):
-                cond["mask"] = mask[index.to(mask.device)]
-            new_list.append(cond)
-        sliced.append(new_list)
-    return sliced
+    def sliced(cond: dict) -> dict:
+        model_conds = {name: value._copy_with(in_window(value.cond)) if per_frame(getattr(value, "cond", None))
+                       else value for name, value in cond.get("model_conds", {}).items()}
+        cond = {**cond, "model_conds": model_conds}
+        if per_frame(cond.get("mask")):
+            cond["mask"] = in_window(cond["mask"])
+        return cond
+
+    return [None if cond_list is None else [sliced(cond) for cond in cond_list] for cond_list in conds]

@@ -2,7 +2,7 @@
 
 import os
 
-from ..animatediff_core import MotionModelError, plan_injection
+from ..animatediff_core import MotionModelError
 from ..animatediff_core.training import TrainingSettings, loss_curve
 from . import host, host_training
 from .host_features import require
@@ -64,15 +64,15 @@ class TrainMotionLoRA:
         require("model injections", "Train MotionLoRA")
         require("model loading for training", "Train MotionLoRA")
         mm = motion_model.model
-        with host.blame("motion_model"):
-            placements = plan_injection(mm, host.unet_kind(model), host.describe_unet(model.model.diffusion_model))
+        placements = host.injection_plan(model, mm)
         if mm.loras:
             raise MotionModelError(
                 "motion_model: it already has MotionLoRAs applied; train on the plain motion module from Load "
                 "Motion Module (apply other MotionLoRAs after training)")
         _check_clips(clips, frames_per_clip, mm)
         path = host_training.new_lora_path(lora_name)
-        latents = host_training.encode_clips(vae, clips, frames_per_clip)
+        latents = vae.encode(clips[..., :3])  # once, before training
+        latents = latents.reshape(-1, frames_per_clip, *latents.shape[1:])  # (clips, frames, 4, H/8, W/8)
         update_bar = host.progress_bar(steps)
 
         def on_step(step, loss):

@@ -77,9 +77,9 @@ class AnimateDiffVideoCombine:
                 metadata["prompt"] = prompt
             metadata.update(extra_pnginfo or {})
         saved = save_video(
-            images, format, host.output_folder(save_output), filename_prefix,
+            images, format, host.folder("output" if save_output else "temp"), filename_prefix,
             frame_rate=frame_rate,
-            preview_dir=host.temp_folder(),
+            preview_dir=host.folder("temp"),
             settings=EncodeSettings(crf=crf, pix_fmt=pix_fmt, webp_quality=webp_quality,
                                     webp_lossless=webp_lossless, prores_profile=prores_profile),
             loop_count=loop_count,
