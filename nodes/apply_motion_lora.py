@@ -20,16 +20,11 @@ class ApplyMotionLoRA:
         return {
             "required": {
                 "motion_model": ("MOTION_MODEL", {"tooltip": "From Load Motion Module or another Apply MotionLoRA."}),
-                "lora_name": (
-                    host.file_names(host.MOTION_LORAS),
-                    {"tooltip": "A MotionLoRA from models/animatediff_motion_lora, e.g. v2_lora_ZoomIn.ckpt."},
-                ),
-                "strength": (
-                    "FLOAT",
-                    {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01,
-                     "tooltip": "How much of this camera motion to add. 0 = none, 1 = as trained; "
-                                "negative values reverse it (zoom in becomes zoom out)."},
-                ),
+                "lora_name": (host.file_names(host.MOTION_LORAS), {"tooltip":
+                    "A MotionLoRA from models/animatediff_motion_lora, e.g. v2_lora_ZoomIn.ckpt."}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01, "tooltip":
+                    "How much of this camera motion to add. 0 = none, 1 = as trained; negative values reverse it "
+                    "(zoom in becomes zoom out)."}),
             }
         }
 

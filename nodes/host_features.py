@@ -1,9 +1,6 @@
-"""The ComfyUI features the pack relies on, checked once when the pack is imported.
-
-A host release that renamed or removed one of them still loads the pack; the nodes
-that need the missing piece fail with a message naming the ComfyUI version and the
-piece, instead of a TypeError in the middle of sampling.
-"""
+"""The ComfyUI features the pack relies on, checked once when the pack is imported. A host release that renamed
+or removed one still loads the pack; the nodes that need the missing piece fail with a message naming the ComfyUI
+version and the piece, instead of a TypeError in the middle of sampling."""
 
 import importlib
 import inspect

@@ -22,20 +22,17 @@ def input_choices() -> list[str]:
     return host.media_files(files) + folders
 
 
-def frame_source(video: str, path: str | None) -> tuple[str, str]:
-    """(the input it comes from, the file or folder to read): a non-empty `path` wins over `video`."""
+def frame_source(video: str, path: str | None) -> tuple[str, str, str | None]:
+    """(the input it comes from, the file or folder to read, why it cannot be read or None): a non-empty `path`
+    wins over `video`."""
     if path and path.strip():
-        return "path", os.path.expanduser(path.strip())
-    return "video", host.input_path(video.removesuffix(FOLDER_SUFFIX))
-
-
-def missing_source(video: str, path: str | None) -> str | None:
-    input_name, location = frame_source(video, path)
-    if os.path.exists(location):
-        return None
-    hint = ("give an absolute path to a video or a folder of images" if input_name == "path"
-            else "upload it, or put it (or a folder of images) in ComfyUI's input folder")
-    return f"{input_name}: '{location}' does not exist: {hint}"
+        input_name, location = "path", os.path.expanduser(path.strip())
+        hint = "give an absolute path to a video or a folder of images"
+    else:
+        input_name, location = "video", host.input_path(video.removesuffix(FOLDER_SUFFIX))
+        hint = "upload it, or put it (or a folder of images) in ComfyUI's input folder"
+    problem = None if os.path.exists(location) else f"{input_name}: '{location}' does not exist: {hint}"
+    return input_name, location, problem
 
 
 class LoadFrames:
@@ -80,20 +77,19 @@ class LoadFrames:
     @classmethod
     def VALIDATE_INPUTS(cls, video, path=None):
         # Taking `video` here also lets a `path` run without `video` naming a listed file.
-        return missing_source(video, path) or True
+        return frame_source(video, path)[2] or True
 
     @classmethod
     def IS_CHANGED(cls, video, path=None, **_other_inputs):
         """Reload when the file (or a folder's images) changed on disk under the same name."""
-        _, location = frame_source(video, path)
+        _, location, _ = frame_source(video, path)
         if os.path.isdir(location):
             return str([(p.name, p.stat().st_mtime) for p in folder_images(location)])
         return os.path.getmtime(location) if os.path.exists(location) else ""
 
     @checks_numbers
     def load(self, video, frame_cap, skip_first, every_nth, width, height, path=None):
-        input_name, location = frame_source(video, path)
-        problem = missing_source(video, path)
+        input_name, location, problem = frame_source(video, path)
         if problem:
             raise VideoError(problem)
         size = (width or -1, height or -1) if width or height else None

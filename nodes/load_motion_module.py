@@ -17,11 +17,9 @@ class LoadMotionModule:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model_name": (
-                    host.file_names(host.MOTION_MODELS),
-                    {"tooltip": "A motion module from models/animatediff_models or the pack's motion_models folder, "
-                                "e.g. mm_sd_v15_v2.ckpt or v3_sd15_mm.ckpt."},
-                ),
+                "model_name": (host.file_names(host.MOTION_MODELS), {"tooltip":
+                    "A motion module from models/animatediff_models or the pack's motion_models folder, e.g. "
+                    "mm_sd_v15_v2.ckpt or v3_sd15_mm.ckpt."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

@@ -35,35 +35,36 @@ class AnimateDiffVideoCombine:
             "not writable here: " + "; ".join(missing) if missing else "all of them can be written here.")
         return {
             "required": {
-                "images": ("IMAGE", {"tooltip": "The frames, in order. 4-channel images keep alpha where the format can."}),
-                "frame_rate": ("FLOAT", {"default": 8.0, "min": 0.1, "max": 240.0, "step": 0.1,
-                                         "tooltip": "Frames per second of the output."}),
+                "images": ("IMAGE", {"tooltip":
+                    "The frames, in order. 4-channel images keep alpha where the format can."}),
+                "frame_rate": ("FLOAT", {"default": 8.0, "min": 0.1, "max": 240.0, "step": 0.1, "tooltip":
+                    "Frames per second of the output."}),
                 "loop_count": ("INT", {"default": 0, "min": 0, "max": 100, "tooltip":
-                                       "Extra plays after the first; 0 = loop forever. GIF/WebP store it in the file; "
-                                       "video formats repeat the frames (0 plays once, the player decides on looping)."}),
+                    "Extra plays after the first; 0 = loop forever. GIF/WebP store it in the file; video formats "
+                    "repeat the frames (0 plays once, the player decides on looping)."}),
                 "filename_prefix": ("STRING", {"default": "AnimateDiff", "tooltip":
-                                               "File name, optionally with subfolders ('videos/cat'); a counter is added. "
-                                               "Must stay inside the output folder."}),
+                    "File name, optionally with subfolders ('videos/cat'); a counter is added. Must stay inside the "
+                    "output folder."}),
                 "format": (list(FORMATS), {"default": "video/h264-mp4", "tooltip": format_tip}),
                 "pingpong": ("BOOLEAN", {"default": False, "tooltip":
-                                         "Play forwards then backwards (without repeating the end frames) for a seamless loop."}),
+                    "Play forwards then backwards (without repeating the end frames) for a seamless loop."}),
                 "save_output": ("BOOLEAN", {"default": True, "tooltip":
-                                            "On: save to the output folder. Off: write to the temp folder (preview only)."}),
+                    "On: save to the output folder. Off: write to the temp folder (preview only)."}),
                 "crf": ("INT", {"default": 19, "min": 0, "max": 63, "tooltip":
-                                f"Quality of {crf_formats} only (lower: better and bigger files); {crf_ranges}. A value "
-                                "outside the chosen format's range stops with an error saying its range."}),
+                    f"Quality of {crf_formats} only (lower: better and bigger files); {crf_ranges}. A value outside "
+                    "the chosen format's range stops with an error saying its range."}),
                 "pix_fmt": (PIX_FMTS, {"default": "auto", "tooltip":
-                                       "Pixel format; 'auto' picks the most compatible one (with alpha when the frames "
-                                       f"have it). 10/16-bit formats receive 16-bit frames. Each format takes: {pix_fmts}; "
-                                       "any other stops with an error listing them."}),
+                    "Pixel format; 'auto' picks the most compatible one (with alpha when the frames have it). "
+                    f"10/16-bit formats receive 16-bit frames. Each format takes: {pix_fmts}; any other stops with "
+                    "an error listing them."}),
                 "webp_quality": ("INT", {"default": 90, "min": 0, "max": 100, "tooltip": "WebP only: lossy quality."}),
                 "webp_lossless": ("BOOLEAN", {"default": False, "tooltip": "WebP only: exact pixels, bigger file."}),
                 "prores_profile": (list(PRORES_PROFILES), {"default": "auto", "tooltip":
-                                                           "ProRes only: 'auto' is HQ, or 4444 when the frames have alpha."}),
+                    "ProRes only: 'auto' is HQ, or 4444 when the frames have alpha."}),
             },
             "optional": {
-                "audio": ("AUDIO", {"tooltip": "Muxed into mp4, mov, mkv and webm (first item of a batch), "
-                                               "padded with silence or cut to the video's length."}),
+                "audio": ("AUDIO", {"tooltip": "Muxed into mp4, mov, mkv and webm (first item of a batch), padded "
+                                               "with silence or cut to the video's length."}),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
@@ -76,18 +77,13 @@ class AnimateDiffVideoCombine:
             if prompt is not None:
                 metadata["prompt"] = prompt
             metadata.update(extra_pnginfo or {})
+        settings = EncodeSettings(crf=crf, pix_fmt=pix_fmt, webp_quality=webp_quality, webp_lossless=webp_lossless,
+                                  prores_profile=prores_profile)
         saved = save_video(
-            images, format, host.folder("output" if save_output else "temp"), filename_prefix,
-            frame_rate=frame_rate,
-            preview_dir=host.folder("temp"),
-            settings=EncodeSettings(crf=crf, pix_fmt=pix_fmt, webp_quality=webp_quality,
-                                    webp_lossless=webp_lossless, prores_profile=prores_profile),
-            loop_count=loop_count,
-            pingpong=pingpong,
-            metadata=metadata,
-            audio=None if audio is None else (audio["waveform"][0], audio["sample_rate"]),
-            on_frame=host.progress_bar(len(images)),
-        )
+            images, format, host.folder("output" if save_output else "temp"), filename_prefix, frame_rate=frame_rate,
+            preview_dir=host.folder("temp"), settings=settings, loop_count=loop_count, pingpong=pingpong,
+            metadata=metadata, audio=None if audio is None else (audio["waveform"][0], audio["sample_rate"]),
+            on_frame=host.progress_bar(len(images)))
         written = [p for p in (saved.video, saved.first_frame) if p is not None]
         # "images" is what the frontend previews (a browser-playable file); the written files are
         # listed too, so API clients find a ProRes or PNG-sequence output, not only its preview.

@@ -11,30 +11,24 @@ import math
 from ..animatediff_core import MotionModelError
 
 
-def number_problems(node_class, values: dict) -> list[str]:
-    """What is wrong with the INT/FLOAT inputs in ``values``, one line per input, by the node's INPUT_TYPES."""
-    inputs = node_class.INPUT_TYPES()
-    specs = {**inputs.get("required", {}), **inputs.get("optional", {})}
-    problems = []
-    for name, value in values.items():
-        spec = specs.get(name)
-        if spec is None or spec[0] not in ("INT", "FLOAT") or not isinstance(value, (int, float)):
-            continue
-        options = spec[1] if len(spec) > 1 else {}
-        low, high = options.get("min", -math.inf), options.get("max", math.inf)
-        if not math.isfinite(value):
-            problems.append(f"{name} is {value}, not a number: give a value from {low} to {high}")
-        elif not low <= value <= high:
-            problems.append(f"{name} {value} is outside its range: give a value from {low} to {high}")
-    return problems
-
-
 def checks_numbers(method):
-    """Decorate a node's FUNCTION: its INT/FLOAT inputs are checked before it runs."""
+    """Decorate a node's FUNCTION: its INT/FLOAT inputs are checked against its INPUT_TYPES before it runs."""
 
     @functools.wraps(method)
     def checked(self, **values):
-        problems = number_problems(type(self), values)
+        inputs = type(self).INPUT_TYPES()
+        specs = {**inputs.get("required", {}), **inputs.get("optional", {})}
+        problems = []
+        for name, value in values.items():
+            spec = specs.get(name)
+            if spec is None or spec[0] not in ("INT", "FLOAT") or not isinstance(value, (int, float)):
+                continue
+            options = spec[1] if len(spec) > 1 else {}
+            low, high = options.get("min", -math.inf), options.get("max", math.inf)
+            if not math.isfinite(value):
+                problems.append(f"{name} is {value}, not a number: give a value from {low} to {high}")
+            elif not low <= value <= high:
+                problems.append(f"{name} {value} is outside its range: give a value from {low} to {high}")
         if problems:
             raise MotionModelError("; ".join(problems))
         return method(self, **values)
