@@ -56,8 +56,6 @@ class MotionSampling:
         # MODEL clones deep-copy their options; this object holds the motion modules.
         return self
 
-    # -- injection: insert the motion layers into the UNet, and take them out again --------
-
     def inject(self, patcher) -> None:
         diffusion_model = patcher.model.diffusion_model
         self.eject(patcher)
@@ -78,8 +76,6 @@ class MotionSampling:
                     del sequence[index]
         for norm in unet_resnet_norms(diffusion_model):
             restore_norm(norm)
-
-    # -- wrappers ----------------------------------------------------------------------------
 
     def outer_sample(self, executor, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None,
                      disable_pbar=False, seed=None, *args, **kwargs):
@@ -136,8 +132,6 @@ class MotionSampling:
 
         return evaluate_windowed(predict, frames, windows, weights)
 
-    # -- the motion module call ----------------------------------------------------------------
-
     def run_block(self, name, block, x, transformer_options):
         chunks = len(transformer_options.get("cond_or_uncond", [0]))
         frames = x.shape[0] // chunks
@@ -158,8 +152,6 @@ class MotionSampling:
     def call_block(name, block, x, frames, **settings):
         """The motion module's forward; training replaces it with one that adds its LoRA."""
         return block(x, frames, **settings)
-
-    # -- checks and reports ------------------------------------------------------------------
 
     def _check_frames(self, frames: int) -> None:
         limit = self.motion_model.pe_length
