@@ -204,23 +204,20 @@ def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]
 
 class ProgressBar:
     """One line redrawn with ``\\r`` from ComfyUI's websocket events: ``executing`` names the node
-    that starts (``node: null`` when the prompt is done), ``progress`` carries the running node's
-    ``value``/``max`` (sampler steps, frames written)."""
+    that starts, ``progress`` carries the running node's ``value``/``max`` (sampler steps, frames
+    written); ``finish()`` ends the line once the prompt is done."""
 
     def __init__(self, stream, titles: dict[str, str]):
         self.stream, self.titles = stream, titles  # titles: node id -> name shown
-        self._node, self._drawn = None, 0  # _drawn: the line's length on screen, to blank out leftovers
+        self._drawn = 0  # the line's length on screen, to blank out leftovers
 
     def on_event(self, event: dict) -> None:
         kind, data = event.get("type"), event.get("data", {})
-        if kind == "executing" and data.get("node") is None:
-            self.finish()
-        elif kind == "executing":
-            self._node = self.titles.get(data["node"], data["node"])
-            self._draw(f"{self._node} ...")
+        node = self.titles.get(data.get("node"), data.get("node"))
+        if kind == "executing" and node is not None:
+            self._draw(f"{node} ...")
         elif kind == "progress" and data.get("max"):
             filled = round(BAR_WIDTH * data["value"] / data["max"])
-            node = self.titles.get(data.get("node"), self._node or "")
             self._draw(f"{node} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {data['value']}/{data['max']}")
 
     def finish(self) -> None:

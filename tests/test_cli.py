@@ -297,9 +297,11 @@ def test_progress_bar_redraws_one_line_from_events():
         {"type": "progress", "data": {"value": 1, "max": 4, "node": "7", "prompt_id": "p"}},
         {"type": "progress", "data": {"value": 4, "max": 4, "node": "7", "prompt_id": "p"}},
         {"type": "executing", "data": {"node": "9", "prompt_id": "p"}},
-        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},
+        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},  # the prompt is done
     ]:
         bar.on_event(event)
+    bar.finish()
+    bar.finish()  # once is enough
 
     text = stream.getvalue()
     assert "\rKSampler [######..................] 1/4" in text
