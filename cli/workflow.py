@@ -26,10 +26,6 @@ def spec_options(spec) -> dict:
     return spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
 
 
-def _inputs(schema: dict, section: str) -> dict:
-    return schema.get("input", {}).get(section) or {}
-
-
 def is_widget(spec) -> bool:
     options = spec_options(spec)
     return spec_type(spec) in WIDGET_TYPES and not options.get("forceInput") and not options.get("defaultInput")
@@ -46,7 +42,7 @@ def ordered_inputs(schema: dict) -> list:
     order = schema.get("input_order") or {}
     result = []
     for section in ("required", "optional"):
-        specs = _inputs(schema, section)
+        specs = schema.get("input", {}).get(section) or {}
         names = [n for n in order.get(section, []) if n in specs]
         names += [n for n in specs if n not in names]
         result += [(name, specs[name], section == "required") for name in names]
@@ -178,8 +174,8 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
                 inputs.pop(entry["name"], None)
             else:
                 inputs[entry["name"]] = delivered[1]
-        for name in _inputs(schema, "required"):
-            if name not in inputs:
+        for name, _, required in ordered_inputs(schema):
+            if required and name not in inputs:
                 raise ValueError(f"{_node_label(node)}: required input '{name}' is not connected (or comes from a "
                                  "muted/bypassed node with nothing to pass through): connect it")
         title = node.get("title") or display_name(schema, class_type)
