@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
 from .comfy_server import ComfyProcess
-from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
+from .workflow import (apply_overrides, find_node, is_ui_format, node_title, parse_assignment, prompt_nodes,
+                       ui_to_api)
 
 if "." in __package__:  # imported as <pack>.cli.main: the pack's modules are its siblings
     from .. import demo_models
@@ -137,7 +138,7 @@ def render(request) -> list[Path | str]:
             if reason:
                 raise ValueError(f"{error}\nComfyUI could not load this pack:\n{reason}") from None
             raise
-        bar = ProgressBar(sys.stderr, {i: n.get("_meta", {}).get("title", n["class_type"]) for i, n in prompt.items()})
+        bar = ProgressBar(sys.stderr, {node_id: node_title(node) for node_id, node in prompt.items()})
         try:
             outputs = client.wait(prompt_id, request.timeout, bar.on_event)
         except KeyboardInterrupt:

@@ -186,17 +186,17 @@ def find_node(api: dict, key: str) -> str:
     """The id of the node `key` names: a node id, a unique title or a unique node type."""
     if key in api:
         return key
-    for name_of in (_title, lambda node: node["class_type"]):
+    for name_of in (node_title, lambda node: node["class_type"]):
         found = [i for i, node in api.items() if name_of(node) == key]
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise ValueError(f"'{key}' matches nodes {', '.join(found)}: use a node id")
-    known = ", ".join(f"{i} '{_title(n)}'" for i, n in api.items())
+    known = ", ".join(f"{i} '{node_title(n)}'" for i, n in api.items())
     raise ValueError(f"no node '{key}': use a node id, a unique title or a unique node type ({known})")
 
 
-def _title(node: dict) -> str:
+def node_title(node: dict) -> str:
     return node.get("_meta", {}).get("title") or node["class_type"]
 
 
