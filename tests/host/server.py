@@ -20,7 +20,6 @@ FINISH_EVENTS = ("execution_success", "execution_error", "execution_interrupted"
 
 class ComfyServer:
     def __init__(self, comfyui_path: Path, python: str, base_dir: Path, pack_dir: Path):
-        self.python = python
         self.base_dir = base_dir
         self.models_dir = base_dir / "models"
         self.process = ComfyProcess(
@@ -53,11 +52,7 @@ class ComfyServer:
     def log_text(self) -> str:
         return self.process.log_text()
 
-    def log_tail(self, lines: int = 60) -> str:
-        return self.process.log_tail(lines)
-
     def pack_import_error(self) -> str | None:
-        """The log's account of why ComfyUI could not load this pack, or None if it loaded."""
         return self.process.pack_import_error()
 
     # -- prompts ---------------------------------------------------------------------------
