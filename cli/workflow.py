@@ -105,7 +105,7 @@ class _UiGraph:
         self.links = _ui_links(ui)
 
     def source(self, link_id, depth: int = 0):
-        """What a link delivers in the API prompt: ('link', [id, slot]), ('value', v) or None."""
+        """What a link delivers in the API prompt: ``[node id, slot]``, a primitive's value, or None for nothing."""
         if link_id is None or link_id not in self.links or depth > len(self.nodes):
             return None
         from_id, from_slot, link_type = self.links[link_id]
@@ -114,21 +114,20 @@ class _UiGraph:
             return None
         if node.get("type") == PRIMITIVE:
             values = node.get("widgets_values") or []
-            return ("value", values[0]) if values else None
+            return values[0] if values else None
         if node.get("type") == REROUTE:
             inputs = node.get("inputs") or []
             return self.source(inputs[0].get("link") if inputs else None, depth + 1)
         if node.get("mode") == BYPASSED:
             return self.source(self._bypass_input(node, from_slot, link_type), depth + 1)
-        return "link", [str(from_id), from_slot]
+        return [str(from_id), from_slot]
 
     @staticmethod
     def _bypass_input(node: dict, slot: int, link_type: str):
-        linked = [(i, entry) for i, entry in enumerate(node.get("inputs") or []) if entry.get("link") is not None]
-        matching = [(i, entry) for i, entry in linked if types_match(entry.get("type", "*"), link_type)]
-        same_slot = [entry for i, entry in matching if i == slot]
-        chosen = same_slot or [entry for _, entry in matching]
-        return chosen[0]["link"] if chosen else None
+        inputs = node.get("inputs") or []
+        passing = [i for i, entry in enumerate(inputs)
+                   if entry.get("link") is not None and types_match(entry.get("type", "*"), link_type)]
+        return inputs[slot if slot in passing else passing[0]]["link"] if passing else None
 
 
 def _widget_inputs(node: dict, schema: dict) -> dict:
@@ -173,7 +172,7 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
             if delivered is None:
                 inputs.pop(entry["name"], None)
             else:
-                inputs[entry["name"]] = delivered[1]
+                inputs[entry["name"]] = delivered
         for name, _, required in ordered_inputs(schema):
             if required and name not in inputs:
                 raise ValueError(f"{_node_label(node)}: required input '{name}' is not connected (or comes from a "
