@@ -119,7 +119,7 @@ def read_workflow(path: Path, assignments: list[str], demo: bool) -> dict:
     return workflow
 
 
-def render(request) -> list[Path | str]:
+def render(request) -> None:
     """Run the workflow; print where its files are (paths, or /view URLs of a connected server)
     on stdout, everything else on stderr."""
     workflow = read_workflow(request.workflow, request.assignments, request.demo)
@@ -154,7 +154,6 @@ def render(request) -> list[Path | str]:
         print("the workflow finished but wrote no files (it has no output node that saves)", file=sys.stderr)
     if request.demo:
         print(demo_models.NOISE_NOTICE, file=sys.stderr)
-    return results
 
 
 def _open_server(request, cleanup: contextlib.ExitStack):
