@@ -177,8 +177,7 @@ def _open_server(request, cleanup: contextlib.ExitStack):
                               model_folders=model_folders, comfy_args=("--cpu",) if request.cpu else ())
         cleanup.callback(server.stop)
         print(f"starting ComfyUI ({request.comfyui}) ...", file=sys.stderr)
-        server.start()
-        client = ComfyClient(server.url, server)
+        client = server.start()
     cleanup.callback(client.close)
     try:
         client.listen()

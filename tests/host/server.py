@@ -10,7 +10,6 @@ from pathlib import Path
 
 import safetensors.torch
 
-from cli.comfy_client import ComfyClient
 from cli.comfy_server import ComfyProcess
 
 from .api import PromptFailed
@@ -38,8 +37,7 @@ class ComfyServer:
     def start(self, timeout: float = 120.0):
         for name in ("models", "input", "output", "temp"):
             (self.base_dir / name).mkdir(parents=True, exist_ok=True)
-        self.process.start(timeout)
-        self.client = ComfyClient(self.url, self.process)
+        self.client = self.process.start(timeout)
         self.client.listen(timeout=30.0)
 
     def stop(self):
