@@ -124,7 +124,7 @@ def render(request) -> None:
     on stdout, everything else on stderr."""
     workflow = read_workflow(request.workflow, request.assignments, request.demo)
     with contextlib.ExitStack() as cleanup:
-        client, server = _open_server(request, cleanup)
+        client = _open_server(request, cleanup)
         try:
             prompt = ui_to_api(workflow, client.get_json("/object_info")) if is_ui_format(workflow) else workflow
             if request.demo:
@@ -134,7 +134,7 @@ def render(request) -> None:
             prompt_id = client.submit(prompt, extra_data)
         except (ValueError, PromptFailed) as error:
             # An unknown node type is most often this pack failing to load: say so, with ComfyUI's reason.
-            reason = server and server.pack_import_error()
+            reason = client.server and client.server.pack_import_error()
             if reason:
                 raise ValueError(f"{error}\nComfyUI could not load this pack:\n{reason}") from None
             raise
@@ -157,9 +157,8 @@ def render(request) -> None:
 
 
 def _open_server(request, cleanup: contextlib.ExitStack):
-    """A client of the requested server, receiving its events when possible, and the server if
-    this command starts it (stopped, and its work folder removed, on leaving ``cleanup``)."""
-    server = None
+    """A client of the requested server, receiving its events when possible; a server this command
+    starts is stopped, and its work folder removed, on leaving ``cleanup``."""
     if request.connect:
         client = ComfyClient(request.connect)
     else:
@@ -183,7 +182,7 @@ def _open_server(request, cleanup: contextlib.ExitStack):
         client.listen()
     except OSError as error:
         print(f"no progress bar: {error}", file=sys.stderr)  # the render itself needs no events
-    return client, server
+    return client
 
 
 def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]:
