@@ -108,8 +108,7 @@ class ComfyProcess:
         return path
 
     def log_text(self) -> str:
-        log = self.work_dir / "comfyui.log"
-        return log.read_text(errors="replace") if log.exists() else ""
+        return (self.work_dir / "comfyui.log").read_text(errors="replace")  # made by start()
 
     def log_tail(self, lines: int = 60) -> str:
         return "--- ComfyUI log (tail) ---\n" + "\n".join(self.log_text().splitlines()[-lines:])
