@@ -59,16 +59,14 @@ def cache_dir() -> Path:
     return path
 
 
-def built_model(kind: str, comfyui_path: Path | None, python: str, script: str = __file__) -> Path:
+def built_model(kind: str, comfyui_path: Path, python: str, script: str = __file__) -> Path:
     """The cached file of ``kind``, built on first use by ``script`` (this file, or one with more
     kinds) run with ``python`` (ComfyUI's)."""
     path = cache_dir() / f"{kind}-random-seed0-v{BUILDER_VERSION}.safetensors"
     if path.exists():
         return path
     with atomic_path(path, keep_suffix=True) as partial:  # the script loads it back by its suffix
-        command = [python, script, kind, str(partial)]
-        if comfyui_path is not None:
-            command += ["--comfyui", str(comfyui_path)]
+        command = [python, script, kind, str(partial), "--comfyui", str(comfyui_path)]
         try:
             result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                     timeout=BUILD_TIMEOUT_SECONDS, preexec_fn=TIED_TO_PARENT)
@@ -232,7 +230,7 @@ def check_motion_v2(path: str):
 
 
 def run_build_script(builders: dict, description: str = __doc__):
-    """``builders``: kind -> (build(generator) -> state dict, check(path), whether it needs ComfyUI).
+    """``builders``: kind -> (build(generator) -> state dict, check(path)), run with ComfyUI importable.
     The file is saved as ComfyUI saves checkpoints: safetensors, no metadata."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=sorted(builders))
@@ -241,15 +239,14 @@ def run_build_script(builders: dict, description: str = __doc__):
                         help="ComfyUI checkout (default: $COMFYUI_PATH)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    make_state_dict, check, needs_comfyui = builders[args.kind]
-    if needs_comfyui:
-        if not args.comfyui:
-            parser.error("--comfyui or COMFYUI_PATH is required")
-        sys.path.insert(0, os.path.abspath(args.comfyui))
-        from comfy.cli_args import args as comfy_args
+    make_state_dict, check = builders[args.kind]
+    if not args.comfyui:
+        parser.error("--comfyui or COMFYUI_PATH is required")
+    sys.path.insert(0, os.path.abspath(args.comfyui))
+    from comfy.cli_args import args as comfy_args
 
-        comfy_args.cpu = True  # must be set before comfy.model_management is imported
-        importlib.import_module("comfy.sd")  # imports model_management and the model classes
+    comfy_args.cpu = True  # must be set before comfy.model_management is imported
+    importlib.import_module("comfy.sd")  # imports model_management and the model classes
     import safetensors.torch
     import torch
 
@@ -261,5 +258,4 @@ def run_build_script(builders: dict, description: str = __doc__):
 
 
 if __name__ == "__main__":
-    run_build_script({"sd15": (build_sd15, check_sd15, True),
-                      "motion_v2": (motion_v2_state_dict, check_motion_v2, False)})
+    run_build_script({"sd15": (build_sd15, check_sd15), "motion_v2": (motion_v2_state_dict, check_motion_v2)})

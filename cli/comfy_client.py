@@ -5,6 +5,7 @@ reading the progress events between polls."""
 import base64
 import json
 import os
+import select
 import socket
 import time
 import urllib.error
@@ -46,74 +47,69 @@ class ComfyClient:
         self.server = server
         self.client_id = uuid.uuid4().hex
         self._socket = None
-        self._received = b""  # websocket bytes not yet making a whole frame
 
     def listen(self, timeout: float = 30.0) -> None:
         """Open the websocket that carries this client's events (raises OSError if it cannot)."""
         host = urllib.parse.urlsplit(self.url)
         self._socket = socket.create_connection((host.hostname, host.port), timeout)
-        deadline = time.monotonic() + timeout
         try:
             key = base64.b64encode(os.urandom(16)).decode()
             self._socket.sendall(f"GET /ws?clientId={self.client_id} HTTP/1.1\r\nHost: {host.netloc}\r\nUpgrade: "
                                  f"websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                                  "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-            while b"\r\n\r\n" not in self._received:
-                self._read(deadline)
-            answer, _, self._received = self._received.partition(b"\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n"):  # byte by byte: the frames after it stay unread
+                answer += self._read_exactly(1)
             if not answer.startswith(b"HTTP/1.1 101"):
                 raise ConnectionError(f"{self.url}/ws answered {answer.splitlines()[0]!r}")
             # The server greets every new socket with a "status" message: once it is here, no
             # event of a prompt submitted afterwards can be missed.
-            while not any(event.get("type") == "status" for event in self._whole_messages()):
-                self._read(deadline)
+            while (self._read_event() or {}).get("type") != "status":
+                pass
         except OSError:
             self.close()
             raise
 
     def receive(self, timeout: float) -> list[dict]:
         """The events that have arrived, waiting up to ``timeout`` s for the first one."""
-        deadline = time.monotonic() + timeout
-        while self._socket is not None:
-            events = self._whole_messages()
-            if events or time.monotonic() >= deadline:
-                return events
-            try:
-                self._read(deadline)
-            except TimeoutError:
-                return []
-            except OSError:  # the server closed it: the render itself needs no events
-                self.close()
-        time.sleep(max(0.0, deadline - time.monotonic()))  # no event will end the wait early
-        return []
+        deadline, events = time.monotonic() + timeout, []
+        try:
+            while self._socket is not None:
+                waiting = 0 if events else max(0.0, deadline - time.monotonic())
+                if not select.select([self._socket], [], [], waiting)[0]:
+                    return events
+                event = self._read_event()
+                if event is not None:
+                    events.append(event)
+        except OSError:  # the server closed it: the render itself needs no events
+            self.close()
+        if not events:
+            time.sleep(max(0.0, deadline - time.monotonic()))  # no event will end the wait early
+        return events
 
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
 
-    def _read(self, deadline: float) -> None:
-        self._socket.settimeout(max(deadline - time.monotonic(), 0.001))
-        data = self._socket.recv(65536)
-        if not data:
-            raise ConnectionError(f"{self.url}/ws closed")
-        self._received += data
+    def _read_event(self) -> dict | None:
+        """The next frame: a text one is an event, a binary one (a preview) None. ComfyUI sends each
+        message unmasked in one frame, and no pings."""
+        head = self._read_exactly(2)
+        length = head[1] & 0x7F
+        if length >= 126:  # the real length follows, in 2 or 8 bytes
+            length = int.from_bytes(self._read_exactly(2 if length == 126 else 8), "big")
+        payload = self._read_exactly(length)
+        return json.loads(payload) if head[0] & 0x0F == TEXT_FRAME else None
 
-    def _whole_messages(self) -> list[dict]:
-        """Whole frames taken off the received bytes: text ones are events, binary ones (previews) are
-        dropped. ComfyUI sends each message unmasked in one frame, and no pings."""
-        events = []
-        while len(self._received) >= 2:
-            length, start = self._received[1] & 0x7F, 2
-            if length >= 126:  # the real length follows, in 2 or 8 bytes
-                start = 4 if length == 126 else 10
-                length = int.from_bytes(self._received[2:start], "big")
-            if len(self._received) < start + length:
-                break
-            if self._received[0] & 0x0F == TEXT_FRAME:
-                events.append(json.loads(self._received[start:start + length]))
-            self._received = self._received[start + length:]
-        return events
+    def _read_exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self._socket.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError(f"{self.url}/ws closed")
+            data += chunk
+        return data
 
     def request(self, method: str, path: str, body=None, timeout: float = 60) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()

@@ -46,8 +46,8 @@ class ComfyProcess:
     url: str = ""
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
-    def start(self, timeout: float = 120.0) -> None:
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+    def start(self, timeout: float = 120.0) -> ComfyClient:
+        """Start the server; a client of it, once it answers."""
         with socket.socket() as probe:  # a free port
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -63,12 +63,12 @@ class ComfyProcess:
             self._process = subprocess.Popen(command, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                              preexec_fn=TIED_TO_PARENT)
-        probe, deadline = ComfyClient(self.url), time.monotonic() + timeout
+        client, deadline = ComfyClient(self.url, self), time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.raise_if_dead()
             try:
-                probe.get_json("/system_stats", timeout=5)
-                return
+                client.get_json("/system_stats", timeout=5)
+                return client
             except OSError:
                 time.sleep(READY_POLL_SECONDS)  # not listening yet
         raise ServerFailed(f"ComfyUI did not answer within {timeout:.0f} s\n{self.log_tail()}")
@@ -108,8 +108,7 @@ class ComfyProcess:
         return path
 
     def log_text(self) -> str:
-        log = self.work_dir / "comfyui.log"
-        return log.read_text(errors="replace") if log.exists() else ""
+        return (self.work_dir / "comfyui.log").read_text(errors="replace")  # made by start()
 
     def log_tail(self, lines: int = 60) -> str:
         return "--- ComfyUI log (tail) ---\n" + "\n".join(self.log_text().splitlines()[-lines:])

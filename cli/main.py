@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .comfy_client import ComfyClient, PromptFailed, ServerFailed, output_files
 from .comfy_server import ComfyProcess
-from .workflow import apply_overrides, find_node, is_ui_format, parse_assignment, prompt_nodes, ui_to_api
+from .workflow import (apply_overrides, find_node, is_ui_format, node_title, parse_assignment, prompt_nodes,
+                       ui_to_api)
 
 if "." in __package__:  # imported as <pack>.cli.main: the pack's modules are its siblings
     from .. import demo_models
@@ -118,12 +119,12 @@ def read_workflow(path: Path, assignments: list[str], demo: bool) -> dict:
     return workflow
 
 
-def render(request) -> list[Path | str]:
+def render(request) -> None:
     """Run the workflow; print where its files are (paths, or /view URLs of a connected server)
     on stdout, everything else on stderr."""
     workflow = read_workflow(request.workflow, request.assignments, request.demo)
     with contextlib.ExitStack() as cleanup:
-        client, server = _open_server(request, cleanup)
+        client = _open_server(request, cleanup)
         try:
             prompt = ui_to_api(workflow, client.get_json("/object_info")) if is_ui_format(workflow) else workflow
             if request.demo:
@@ -133,11 +134,11 @@ def render(request) -> list[Path | str]:
             prompt_id = client.submit(prompt, extra_data)
         except (ValueError, PromptFailed) as error:
             # An unknown node type is most often this pack failing to load: say so, with ComfyUI's reason.
-            reason = server and server.pack_import_error()
+            reason = client.server and client.server.pack_import_error()
             if reason:
                 raise ValueError(f"{error}\nComfyUI could not load this pack:\n{reason}") from None
             raise
-        bar = ProgressBar(sys.stderr, {i: n.get("_meta", {}).get("title", n["class_type"]) for i, n in prompt.items()})
+        bar = ProgressBar(sys.stderr, {node_id: node_title(node) for node_id, node in prompt.items()})
         try:
             outputs = client.wait(prompt_id, request.timeout, bar.on_event)
         except KeyboardInterrupt:
@@ -153,13 +154,11 @@ def render(request) -> list[Path | str]:
         print("the workflow finished but wrote no files (it has no output node that saves)", file=sys.stderr)
     if request.demo:
         print(demo_models.NOISE_NOTICE, file=sys.stderr)
-    return results
 
 
 def _open_server(request, cleanup: contextlib.ExitStack):
-    """A client of the requested server, receiving its events when possible, and the server if
-    this command starts it (stopped, and its work folder removed, on leaving ``cleanup``)."""
-    server = None
+    """A client of the requested server, receiving its events when possible; a server this command
+    starts is stopped, and its work folder removed, on leaving ``cleanup``."""
     if request.connect:
         client = ComfyClient(request.connect)
     else:
@@ -177,14 +176,13 @@ def _open_server(request, cleanup: contextlib.ExitStack):
                               model_folders=model_folders, comfy_args=("--cpu",) if request.cpu else ())
         cleanup.callback(server.stop)
         print(f"starting ComfyUI ({request.comfyui}) ...", file=sys.stderr)
-        server.start()
-        client = ComfyClient(server.url, server)
+        client = server.start()
     cleanup.callback(client.close)
     try:
         client.listen()
     except OSError as error:
         print(f"no progress bar: {error}", file=sys.stderr)  # the render itself needs no events
-    return client, server
+    return client
 
 
 def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]:
@@ -204,23 +202,20 @@ def deliver(client: ComfyClient, files: list[dict], request) -> list[Path | str]
 
 class ProgressBar:
     """One line redrawn with ``\\r`` from ComfyUI's websocket events: ``executing`` names the node
-    that starts (``node: null`` when the prompt is done), ``progress`` carries the running node's
-    ``value``/``max`` (sampler steps, frames written)."""
+    that starts, ``progress`` carries the running node's ``value``/``max`` (sampler steps, frames
+    written); ``finish()`` ends the line once the prompt is done."""
 
     def __init__(self, stream, titles: dict[str, str]):
         self.stream, self.titles = stream, titles  # titles: node id -> name shown
-        self._node, self._drawn = None, 0  # _drawn: the line's length on screen, to blank out leftovers
+        self._drawn = 0  # the line's length on screen, to blank out leftovers
 
     def on_event(self, event: dict) -> None:
         kind, data = event.get("type"), event.get("data", {})
-        if kind == "executing" and data.get("node") is None:
-            self.finish()
-        elif kind == "executing":
-            self._node = self.titles.get(data["node"], data["node"])
-            self._draw(f"{self._node} ...")
+        node = self.titles.get(data.get("node"), data.get("node"))
+        if kind == "executing" and node is not None:
+            self._draw(f"{node} ...")
         elif kind == "progress" and data.get("max"):
             filled = round(BAR_WIDTH * data["value"] / data["max"])
-            node = self.titles.get(data.get("node"), self._node or "")
             self._draw(f"{node} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {data['value']}/{data['max']}")
 
     def finish(self) -> None:

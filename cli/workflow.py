@@ -26,10 +26,6 @@ def spec_options(spec) -> dict:
     return spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
 
 
-def _inputs(schema: dict, section: str) -> dict:
-    return schema.get("input", {}).get(section) or {}
-
-
 def is_widget(spec) -> bool:
     options = spec_options(spec)
     return spec_type(spec) in WIDGET_TYPES and not options.get("forceInput") and not options.get("defaultInput")
@@ -46,7 +42,7 @@ def ordered_inputs(schema: dict) -> list:
     order = schema.get("input_order") or {}
     result = []
     for section in ("required", "optional"):
-        specs = _inputs(schema, section)
+        specs = schema.get("input", {}).get(section) or {}
         names = [n for n in order.get(section, []) if n in specs]
         names += [n for n in specs if n not in names]
         result += [(name, specs[name], section == "required") for name in names]
@@ -109,7 +105,7 @@ class _UiGraph:
         self.links = _ui_links(ui)
 
     def source(self, link_id, depth: int = 0):
-        """What a link delivers in the API prompt: ('link', [id, slot]), ('value', v) or None."""
+        """What a link delivers in the API prompt: ``[node id, slot]``, a primitive's value, or None for nothing."""
         if link_id is None or link_id not in self.links or depth > len(self.nodes):
             return None
         from_id, from_slot, link_type = self.links[link_id]
@@ -118,21 +114,20 @@ class _UiGraph:
             return None
         if node.get("type") == PRIMITIVE:
             values = node.get("widgets_values") or []
-            return ("value", values[0]) if values else None
+            return values[0] if values else None
         if node.get("type") == REROUTE:
             inputs = node.get("inputs") or []
             return self.source(inputs[0].get("link") if inputs else None, depth + 1)
         if node.get("mode") == BYPASSED:
             return self.source(self._bypass_input(node, from_slot, link_type), depth + 1)
-        return "link", [str(from_id), from_slot]
+        return [str(from_id), from_slot]
 
     @staticmethod
     def _bypass_input(node: dict, slot: int, link_type: str):
-        linked = [(i, entry) for i, entry in enumerate(node.get("inputs") or []) if entry.get("link") is not None]
-        matching = [(i, entry) for i, entry in linked if types_match(entry.get("type", "*"), link_type)]
-        same_slot = [entry for i, entry in matching if i == slot]
-        chosen = same_slot or [entry for _, entry in matching]
-        return chosen[0]["link"] if chosen else None
+        inputs = node.get("inputs") or []
+        passing = [i for i, entry in enumerate(inputs)
+                   if entry.get("link") is not None and types_match(entry.get("type", "*"), link_type)]
+        return inputs[slot if slot in passing else passing[0]]["link"] if passing else None
 
 
 def _widget_inputs(node: dict, schema: dict) -> dict:
@@ -177,9 +172,9 @@ def ui_to_api(ui: dict, schemas: dict) -> dict:
             if delivered is None:
                 inputs.pop(entry["name"], None)
             else:
-                inputs[entry["name"]] = delivered[1]
-        for name in _inputs(schema, "required"):
-            if name not in inputs:
+                inputs[entry["name"]] = delivered
+        for name, _, required in ordered_inputs(schema):
+            if required and name not in inputs:
                 raise ValueError(f"{_node_label(node)}: required input '{name}' is not connected (or comes from a "
                                  "muted/bypassed node with nothing to pass through): connect it")
         title = node.get("title") or display_name(schema, class_type)
@@ -190,17 +185,17 @@ def find_node(api: dict, key: str) -> str:
     """The id of the node `key` names: a node id, a unique title or a unique node type."""
     if key in api:
         return key
-    for name_of in (_title, lambda node: node["class_type"]):
+    for name_of in (node_title, lambda node: node["class_type"]):
         found = [i for i, node in api.items() if name_of(node) == key]
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise ValueError(f"'{key}' matches nodes {', '.join(found)}: use a node id")
-    known = ", ".join(f"{i} '{_title(n)}'" for i, n in api.items())
+    known = ", ".join(f"{i} '{node_title(n)}'" for i, n in api.items())
     raise ValueError(f"no node '{key}': use a node id, a unique title or a unique node type ({known})")
 
 
-def _title(node: dict) -> str:
+def node_title(node: dict) -> str:
     return node.get("_meta", {}).get("title") or node["class_type"]
 
 

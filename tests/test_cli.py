@@ -297,15 +297,62 @@ def test_progress_bar_redraws_one_line_from_events():
         {"type": "progress", "data": {"value": 1, "max": 4, "node": "7", "prompt_id": "p"}},
         {"type": "progress", "data": {"value": 4, "max": 4, "node": "7", "prompt_id": "p"}},
         {"type": "executing", "data": {"node": "9", "prompt_id": "p"}},
-        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},
+        {"type": "executing", "data": {"node": None, "prompt_id": "p"}},  # the prompt is done
     ]:
         bar.on_event(event)
+    bar.finish()
+    bar.finish()  # once is enough
 
     text = stream.getvalue()
     assert "\rKSampler [######..................] 1/4" in text
     assert "\rKSampler [########################] 4/4" in text
     assert text.endswith("\rVideo Combine ...".ljust(len("\rKSampler [########################] 4/4")) + "\n")
     assert text.count("\n") == 1
+
+
+# -- failures while rendering ------------------------------------------------------------------
+
+class FakeServer:
+    def pack_import_error(self):
+        return "ImportError: cannot import name 'X'"
+
+
+class FakeClient:
+    """A started server that knows no node type and renders until interrupted."""
+    server = FakeServer()
+    url = "http://127.0.0.1:8188"
+
+    def __init__(self):
+        self.interrupted = []
+
+    def get_json(self, path):
+        return {}
+
+    def submit(self, prompt, extra_data=None):
+        return "p"
+
+    def wait(self, prompt_id, timeout, on_event):
+        raise KeyboardInterrupt
+
+    def interrupt(self, prompt_id):
+        self.interrupted.append(prompt_id)
+
+
+def test_an_unknown_node_type_comes_with_the_reason_the_pack_did_not_load(comfyui_dir, monkeypatch, capsys):
+    monkeypatch.setattr(cli_main, "_open_server", lambda request, cleanup: FakeClient())
+
+    assert cli_main.main(["render", str(UI_WORKFLOW), "--comfyui", str(comfyui_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown node type" in err and "could not load this pack:\nImportError: cannot import name 'X'" in err
+
+
+def test_ctrl_c_interrupts_the_prompt_and_exits_130(comfyui_dir, monkeypatch, capsys):
+    client = FakeClient()
+    monkeypatch.setattr(cli_main, "_open_server", lambda request, cleanup: client)
+
+    assert cli_main.main(["render", str(API_WORKFLOW), "--comfyui", str(comfyui_dir)]) == 130
+    assert client.interrupted == ["p"]
+    assert capsys.readouterr().err.endswith("interrupted\n")
 
 
 # -- the started server's model paths ----------------------------------------------------------

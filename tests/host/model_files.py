@@ -78,4 +78,4 @@ def check_controlnet(path: str):
 
 
 if __name__ == "__main__":
-    demo_models.run_build_script({"controlnet": (build_controlnet, check_controlnet, True)}, __doc__)
+    demo_models.run_build_script({"controlnet": (build_controlnet, check_controlnet)}, __doc__)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import safetensors.torch
 
-from cli.comfy_client import ComfyClient
 from cli.comfy_server import ComfyProcess
 
 from .api import PromptFailed
@@ -20,7 +19,6 @@ FINISH_EVENTS = ("execution_success", "execution_error", "execution_interrupted"
 
 class ComfyServer:
     def __init__(self, comfyui_path: Path, python: str, base_dir: Path, pack_dir: Path):
-        self.python = python
         self.base_dir = base_dir
         self.models_dir = base_dir / "models"
         self.process = ComfyProcess(
@@ -39,8 +37,7 @@ class ComfyServer:
     def start(self, timeout: float = 120.0):
         for name in ("models", "input", "output", "temp"):
             (self.base_dir / name).mkdir(parents=True, exist_ok=True)
-        self.process.start(timeout)
-        self.client = ComfyClient(self.url, self.process)
+        self.client = self.process.start(timeout)
         self.client.listen(timeout=30.0)
 
     def stop(self):
@@ -53,11 +50,7 @@ class ComfyServer:
     def log_text(self) -> str:
         return self.process.log_text()
 
-    def log_tail(self, lines: int = 60) -> str:
-        return self.process.log_tail(lines)
-
     def pack_import_error(self) -> str | None:
-        """The log's account of why ComfyUI could not load this pack, or None if it loaded."""
         return self.process.pack_import_error()
 
     # -- prompts ---------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import pytest
 import safetensors.torch
 import torch
 
+from cli.comfy_server import ComfyProcess
+
 from .api import PromptFailed, PromptInterrupted, node, txt2vid_prompt
-from .server import ComfyServer
 
 
 def test_server_lists_stock_nodes_and_logs(comfy):
@@ -114,7 +115,7 @@ def test_pack_import_failure_is_read_from_the_log(tmp_path):
         "   0.0 seconds (IMPORT FAILED): /b/custom_nodes/animatediff_pack\n"
         "Starting server\n"
     )
-    server = ComfyServer(Path("unused"), "unused", tmp_path, Path("unused"))
+    server = ComfyProcess(Path("unused"), "unused", Path("unused"), work_dir=tmp_path)
 
     excerpt = server.pack_import_error()
 
