@@ -46,12 +46,12 @@ def seconds_per_step(server: ComfyServer, make_prompt, steps: int, repeats: int)
     """(median s/step, peak RSS MiB over the long runs)."""
     timed_run(server, make_prompt(2, 0))  # loads the models
     per_step = []
-    peak_rss_reset(server.process.pid)
+    peak_rss_reset(server.process.popen.pid)
     for seed in range(1, repeats + 1):
         short = timed_run(server, make_prompt(3, seed))
         long = timed_run(server, make_prompt(3 + steps, seed))
         per_step.append((long - short) / steps)
-    return statistics.median(per_step), peak_rss_mib(server.process.pid)
+    return statistics.median(per_step), peak_rss_mib(server.process.popen.pid)
 
 
 def main():

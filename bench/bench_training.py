@@ -40,7 +40,7 @@ def measure(comfyui: Path, python: str, size: int, checkpointing: bool, steps: i
         timed(server, prompt(1, 0))  # loads models, makes the stills
         short = timed(server, prompt(1, 1))
         long = timed(server, prompt(1 + steps, 2))
-        return (long - short) / steps, peak_rss_mib(server.process.pid)
+        return (long - short) / steps, peak_rss_mib(server.process.popen.pid)
 
 
 def main():

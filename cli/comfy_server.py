@@ -44,7 +44,7 @@ class ComfyProcess:
     comfy_args: tuple[str, ...] = ()
     pack_name: str = PACK_LINK_NAME  # the folder name the server loads the pack under
     url: str = ""
-    _process: subprocess.Popen | None = field(default=None, repr=False)
+    popen: subprocess.Popen | None = field(default=None, repr=False)  # the running server, once started
 
     def start(self, timeout: float = 120.0) -> ComfyClient:
         """Start the server; a client of it, once it answers."""
@@ -60,7 +60,7 @@ class ComfyProcess:
             (self.base_directory / "custom_nodes").mkdir(parents=True, exist_ok=True)
             command += ["--base-directory", str(self.base_directory)]
         with open(self.work_dir / "comfyui.log", "wb") as log:
-            self._process = subprocess.Popen(command, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT,
+            self.popen = subprocess.Popen(command, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                              preexec_fn=TIED_TO_PARENT)
         client, deadline = ComfyClient(self.url, self), time.monotonic() + timeout
@@ -74,18 +74,18 @@ class ComfyProcess:
         raise ServerFailed(f"ComfyUI did not answer within {timeout:.0f} s\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self._process is None or self._process.poll() is not None:
+        if self.popen is None or self.popen.poll() is not None:
             return
-        self._process.terminate()
+        self.popen.terminate()
         try:
-            self._process.wait(timeout=STOP_GRACE_SECONDS)
+            self.popen.wait(timeout=STOP_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=STOP_GRACE_SECONDS)
+            self.popen.kill()
+            self.popen.wait(timeout=STOP_GRACE_SECONDS)
 
     def raise_if_dead(self) -> None:
-        if self._process is not None and self._process.poll() is not None:
-            raise ServerFailed(f"ComfyUI exited with code {self._process.returncode}\n{self.log_tail()}")
+        if self.popen is not None and self.popen.poll() is not None:
+            raise ServerFailed(f"ComfyUI exited with code {self.popen.returncode}\n{self.log_tail()}")
 
     def _write_paths_config(self) -> Path:
         """An extra_model_paths.yaml adding ``model_folders`` and the pack, unless the server loads it
