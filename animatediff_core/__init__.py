@@ -8,8 +8,7 @@ beside it, in ../video.)
 
 from .errors import MotionModelError
 from .injection import Placement, UnetBlock, plan_injection
-from .loader import load_motion_model
-from .model import MotionModel
+from .model import MotionModel, load_motion_model
 from .motion_lora import domain_adapter_factors, load_domain_adapter, load_motion_lora
 from .temporal import TemporalTransformer, sinusoidal_pe
 

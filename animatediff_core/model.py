@@ -1,4 +1,4 @@
-"""A loaded motion model: its modules, what it is, and the MotionLoRAs stacked on it."""
+"""File (or state dict) -> MotionModel: its modules, what it is, and the MotionLoRAs stacked on it."""
 
 from dataclasses import dataclass, field
 
@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from .errors import MotionModelError
-from .formats import FAMILIES, Family, Layout, block_names
+from .formats import FAMILIES, MODULE_PREFIX, Family, Layout, block_names, check_tensors, detect_layout
 from .motion_lora import check_motion_lora, lora_layers_for
-from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
+from .temporal import TemporalTransformer, sinusoidal_pe
+from .tensor_files import read_tensors
 
 
 class MotionModule(nn.Module):
@@ -111,26 +112,32 @@ class MotionModel:
         return f"AnimateDiff {self.traits.display_name} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
 
 
-def build_motion_model(
-    layout: Layout, tensors: dict, channels: dict[str, int], source: str, groupnorm=None, ops=nn, dtype=None
-) -> MotionModel:
-    """Assign the file's tensors to the modules directly: no copy, no random init.
+def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) -> MotionModel:
+    """Load any AnimateDiff motion module (v1, v2, v3, AnimateLCM, SDXL beta, HotshotXL).
 
-    ``dtype`` converts floating tensors (default: keep the file's dtype).
+    ``source``: a path (.safetensors/.ckpt/.pth/.pt) or a state dict, in the
+    original, diffusers or HotshotXL naming. ``groupnorm``: "per_frame" or
+    "across_frames"; default is what the family was trained with. ``ops``: the
+    module classes to build with (torch.nn, or a host's casting/offloading ops);
+    ``dtype``: convert the weights on load (default: the file's).
+    Raises MotionModelError naming the file for anything it cannot use.
     """
-    groupnorm = groupnorm or FAMILIES[layout.family].groupnorm
-    if groupnorm not in GROUPNORM_SCOPES:
-        raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
-    if dtype is not None:
-        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    tensors, name = read_tensors(source)
+    layout, original = detect_layout(tensors, name)
+    channels = check_tensors(original, layout, name)
+    tensors = {
+        k: v.to(dtype) if dtype is not None and v.is_floating_point() else v
+        for k, v in original.items()
+        if MODULE_PREFIX.match(k)
+    }
+    # The file's tensors are assigned to the modules directly: no copy, no random init.
     with torch.device("meta"):
-        module = MotionModuleSet(layout, channels, groupnorm, ops)
-    if not layout.stores_pe:
-        tensors = dict(tensors)
-        for name, c in channels.items():
-            dtype = tensors[f"{name}.temporal_transformer.norm.weight"].dtype
+        module = MotionModuleSet(layout, channels, groupnorm or FAMILIES[layout.family].groupnorm, ops)
+    if not layout.stores_pe:  # AnimateLCM: the fixed sinusoidal encoding, in the file's dtype
+        for block, c in channels.items():
+            prefix = f"{block}.temporal_transformer."
             for a in (0, 1):
-                key = f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
-                tensors[key] = sinusoidal_pe(layout.pe_length, c).to(dtype)
+                pe = sinusoidal_pe(layout.pe_length, c).to(tensors[f"{prefix}norm.weight"].dtype)
+                tensors[f"{prefix}transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"] = pe
     module.load_state_dict(tensors, strict=True, assign=True)
-    return MotionModel(layout, module.eval().requires_grad_(False), source)
+    return MotionModel(layout, module.eval().requires_grad_(False), name)

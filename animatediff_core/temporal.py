@@ -110,6 +110,8 @@ class TemporalTransformer(nn.Module):
 
     def __init__(self, channels: int, pe_length: int, groupnorm: str = "per_frame", ops=nn):
         super().__init__()
+        if groupnorm not in GROUPNORM_SCOPES:
+            raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
         self.norm = ops.GroupNorm(GROUPS, channels, eps=1e-6)
         self.proj_in = ops.Linear(channels, channels)
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_length, ops)])
@@ -144,8 +146,6 @@ class TemporalTransformer(nn.Module):
     def _group_norm(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         if self.groupnorm == "per_frame":
             return self.norm(x)
-        if self.groupnorm != "across_frames":
-            raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {self.groupnorm!r}")
         return group_norm_across_frames(self.norm, x, num_frames)
 
 
