@@ -7,21 +7,17 @@ beside it, in ../video.)
 """
 
 from .errors import MotionModelError
-from .injection import Placement, UnetBlock, plan_injection
+from .injection import UnetBlock, plan_injection
 from .model import MotionModel, load_motion_model
 from .motion_lora import domain_adapter_factors, load_domain_adapter, load_motion_lora
-from .temporal import TemporalTransformer, sinusoidal_pe
 
 __all__ = [
     "MotionModel",
     "MotionModelError",
-    "Placement",
-    "TemporalTransformer",
     "UnetBlock",
     "domain_adapter_factors",
     "load_domain_adapter",
     "load_motion_lora",
     "load_motion_model",
     "plan_injection",
-    "sinusoidal_pe",
 ]

@@ -102,9 +102,8 @@ def module_tensor_shapes(channels: int, pe_length: int, with_pe: bool = True) ->
     return shapes
 
 
-def detect_naming(keys) -> str | None:
+def detect_naming(keys: dict) -> str | None:
     """"original", "diffusers", "hotshotxl", or None when no key is a motion-module key."""
-    keys = list(keys)
     if any(_HOTSHOT_MODULE.match(k) for k in keys):
         return "hotshotxl"
     if any(k.startswith(m.group(0) + "temporal_transformer.") for k in keys if (m := MODULE_PREFIX.match(k))):
@@ -130,23 +129,14 @@ def to_original_keys(key: str, naming: str) -> list[str]:
     return [key]
 
 
-def to_original_layout(state_dict: dict, naming: str) -> dict:
-    converted = {}
-    for key, tensor in state_dict.items():
-        for new_key in to_original_keys(key, naming):
-            converted[new_key] = tensor
-    return converted
-
-
 def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
     """Family, base model, PE length and mid block from keys alone (spec section 3), and the
     tensors renamed into the original layout."""
     naming = detect_naming(state_dict)
     if naming is None:
         raise MotionModelError(f"{source}: not a motion module. {describe_foreign_file(state_dict)}")
-    original = to_original_layout(state_dict, naming)
-    keys = list(original)
-    down_levels = {int(m.group(1)) for k in keys if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
+    original = {new: tensor for key, tensor in state_dict.items() for new in to_original_keys(key, naming)}
+    down_levels = {int(m.group(1)) for k in original if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
     if not down_levels:
         raise MotionModelError(f"{source}: a motion module needs down_blocks.*.motion_modules.* tensors; none found")
     top_level = max(down_levels)
@@ -155,8 +145,8 @@ def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
         raise MotionModelError(
             f"{source}: motion modules in down_blocks.0..{top_level}; expected 0..3 (SD1.5) or 0..2 (SDXL)"
         )
-    has_mid = any(k.startswith("mid_block.") for k in keys)
-    pe_lengths = {original[k].shape[1] for k in keys if k.endswith(_PE_KEY) and original[k].ndim == 3}
+    has_mid = any(k.startswith("mid_block.") for k in original)
+    pe_lengths = {t.shape[1] for k, t in original.items() if k.endswith(_PE_KEY) and t.ndim == 3}
     if len(pe_lengths) > 1:
         raise MotionModelError(f"{source}: its positional encodings disagree in length: {sorted(pe_lengths)}")
     stores_pe = bool(pe_lengths)
@@ -182,12 +172,11 @@ _LORA_FACTOR = re.compile(r"(?:_lora\.(?:down|up)|\.lora_[AB]|\.lora\.(?:down|up
 _PROCESSOR_FACTOR = re.compile(r"\.processor\.to_(?:q|k|v|out)_lora\.(?:down|up)\.weight$")
 
 
-def file_kind(keys) -> str:
+def file_kind(keys: dict) -> str:
     """What a tensor file is, from its key names alone (motion modules are told apart by
     ``detect_layout``): "checkpoint", "motion_lora", "domain_adapter" (a LoRA on the image
     model's spatial attention in the v3 adapter's processor naming), "image_lora" (any other
     LoRA for the image model or its text encoder, kohya or diffusers/PEFT naming), or "other"."""
-    keys = list(keys)
     if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
         return "checkpoint"
     if any(k.startswith(_KOHYA_PREFIXES) for k in keys):
@@ -225,7 +214,8 @@ def check_tensors(original: dict, layout: Layout, source: str) -> dict[str, int]
     """Every module has every tensor (original layout) at a consistent shape; returns each module's channels."""
     channels = {}
     problems = []
-    for name in block_names(layout.base_model, layout.has_mid_block):
+    modules = block_names(layout.base_model, layout.has_mid_block)
+    for name in modules:
         norm = original.get(f"{name}.temporal_transformer.norm.weight")
         if norm is None or norm.ndim != 1:
             problems.append(f"{name}.temporal_transformer.norm.weight is missing")
@@ -242,8 +232,7 @@ def check_tensors(original: dict, layout: Layout, source: str) -> dict[str, int]
                 problems.append(f"{key} is missing")
             elif tuple(tensor.shape) != shape:
                 problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {shape}")
-    modules = set(block_names(layout.base_model, layout.has_mid_block))
-    unknown = [k for k in original if MODULE_PREFIX.match(k) and MODULE_PREFIX.match(k).group(1) not in modules]
+    unknown = [k for k in original if (m := MODULE_PREFIX.match(k)) and m.group(1) not in modules]
     problems += [f"{k} belongs to no motion module of a {layout.base_model} model" for k in unknown[:3]]
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""

@@ -49,7 +49,7 @@ class MotionModel:
     """An immutable value: nodes hand it on and stack LoRAs by making new ones.
 
     ``blocks`` maps ``down_blocks.0.motion_modules.0``-style names to the
-    temporal transformers; ``loras`` is the stack of (MotionLora, strength).
+    temporal transformers; ``loras`` is the stack of (LowRankFile, strength).
     """
 
     layout: Layout
