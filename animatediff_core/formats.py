@@ -8,7 +8,10 @@ HotshotXL files are renamed into it on load.
 import re
 from dataclasses import dataclass
 
+import torch
+
 from .errors import MotionModelError
+from .temporal import TemporalTransformer
 
 DOWN_LEVELS = {"sd15": 4, "sdxl": 3}
 ANIMATELCM_PE_LENGTH = 64
@@ -73,33 +76,11 @@ def block_names(base_model: str, has_mid_block: bool) -> list[str]:
 
 
 def module_tensor_shapes(channels: int, pe_length: int, with_pe: bool = True) -> dict[str, tuple]:
-    """The tensors of one module under ``temporal_transformer.``, with their shapes."""
-    c = channels
-    shapes = {"norm.weight": (c,), "norm.bias": (c,), "proj_in.weight": (c, c), "proj_in.bias": (c,)}
-    block = "transformer_blocks.0."
-    for a in (0, 1):
-        attention = f"{block}attention_blocks.{a}."
-        for name in ("to_q", "to_k", "to_v"):
-            shapes[f"{attention}{name}.weight"] = (c, c)
-        shapes[f"{attention}to_out.0.weight"] = (c, c)
-        shapes[f"{attention}to_out.0.bias"] = (c,)
-        if with_pe:
-            shapes[f"{attention}{_PE_KEY}"] = (1, pe_length, c)
-        shapes[f"{block}norms.{a}.weight"] = (c,)
-        shapes[f"{block}norms.{a}.bias"] = (c,)
-    shapes.update(
-        {
-            f"{block}ff.net.0.proj.weight": (8 * c, c),
-            f"{block}ff.net.0.proj.bias": (8 * c,),
-            f"{block}ff.net.2.weight": (c, 4 * c),
-            f"{block}ff.net.2.bias": (c,),
-            f"{block}ff_norm.weight": (c,),
-            f"{block}ff_norm.bias": (c,),
-            "proj_out.weight": (c, c),
-            "proj_out.bias": (c,),
-        }
-    )
-    return shapes
+    """The tensors of one module under ``temporal_transformer.``, with their shapes, as the module
+    itself defines them (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        module = TemporalTransformer(channels, pe_length)
+    return {k: tuple(t.shape) for k, t in module.state_dict().items() if with_pe or not k.endswith(_PE_KEY)}
 
 
 def detect_naming(keys: dict) -> str | None:
