@@ -97,7 +97,8 @@ def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> 
         return [list(range(num_frames))]
     phase = None if options.schedule == "static" else (step * _GOLDEN_FRACTION) % 1.0
     windows = _place(list(range(num_frames)), options, phase)
-    for dilation in _dilations(options.context_stride):
+    dilation = 2  # then 4, 8, ... up to context_stride
+    while dilation <= options.context_stride:
         # A dilated window must hold `length` distinct frames: on a line every residue class
         # needs `length` members, on a ring one window must span less than a full lap.
         fits = dilation * (length - 1) < num_frames if options.on_ring else dilation * length <= num_frames
@@ -105,15 +106,8 @@ def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> 
             break
         for sequence in _dilated_sequences(num_frames, dilation, options.on_ring):
             windows += _place(sequence, options, phase)
+        dilation *= 2
     return windows
-
-
-def _dilations(stride: int) -> list[int]:
-    dilations, d = [], 2
-    while d <= stride:
-        dilations.append(d)
-        d *= 2
-    return dilations
 
 
 def _dilated_sequences(num_frames: int, dilation: int, on_ring: bool) -> list[list[int]]:
