@@ -12,36 +12,19 @@ from .temporal import TemporalTransformer, sinusoidal_pe
 from .tensor_files import read_tensors
 
 
-class MotionModule(nn.Module):
-    """``motion_modules.<j>``: a holder that keeps the original key names."""
-
-    def __init__(self, channels: int, pe_length: int, groupnorm: str, ops):
-        super().__init__()
-        self.temporal_transformer = TemporalTransformer(channels, pe_length, groupnorm, ops)
-
-
-class MotionLevel(nn.Module):
-    def __init__(self, modules: list[MotionModule]):
-        super().__init__()
-        self.motion_modules = nn.ModuleList(modules)
-
-
-class MotionModuleSet(nn.Module):
-    """All motion modules, laid out so ``state_dict()`` is the original checkpoint layout."""
-
-    def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str, ops=nn):
-        super().__init__()
-        levels: dict[str, list] = {}  # "down_blocks.0" -> its modules, in the order block_names gives
-        for name in block_names(layout.base_model, layout.has_mid_block):
-            prefix = name.rpartition(".motion_modules.")[0]
-            levels.setdefault(prefix, []).append(MotionModule(channels[name], layout.pe_length, groupnorm, ops))
-
-        def side(part: str) -> nn.ModuleList:
-            return nn.ModuleList([MotionLevel(modules) for prefix, modules in levels.items() if prefix.startswith(part)])
-
-        self.down_blocks = side("down_blocks.")
-        self.mid_block = MotionLevel(levels["mid_block"]) if "mid_block" in levels else None
-        self.up_blocks = side("up_blocks.")
+def module_tree(modules: dict[str, nn.Module]) -> nn.ModuleDict:
+    """One module holding each of ``modules`` at its dotted name, so the tree's ``state_dict()``
+    keys are ``<name>.<tensor>``: here the original checkpoint layout."""
+    root = nn.ModuleDict()
+    for name, module in modules.items():
+        *parents, leaf = name.split(".")
+        holder = root
+        for part in parents:
+            if part not in holder:
+                holder[part] = nn.ModuleDict()
+            holder = holder[part]
+        holder[leaf] = module
+    return root
 
 
 @dataclass(frozen=True)
@@ -53,7 +36,7 @@ class MotionModel:
     """
 
     layout: Layout
-    module: MotionModuleSet
+    module: nn.ModuleDict
     source: str
     loras: tuple = field(default=())
 
@@ -81,7 +64,7 @@ class MotionModel:
     @property
     def blocks(self) -> dict[str, TemporalTransformer]:
         return {
-            name: self.module.get_submodule(name).temporal_transformer
+            name: self.module.get_submodule(f"{name}.temporal_transformer")
             for name in block_names(self.base_model, self.has_mid_block)
         }
 
@@ -130,9 +113,13 @@ def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) 
         for k, v in original.items()
         if MODULE_PREFIX.match(k)
     }
+    groupnorm = groupnorm or FAMILIES[layout.family].groupnorm
     # The file's tensors are assigned to the modules directly: no copy, no random init.
     with torch.device("meta"):
-        module = MotionModuleSet(layout, channels, groupnorm or FAMILIES[layout.family].groupnorm, ops)
+        module = module_tree({
+            f"{name}.temporal_transformer": TemporalTransformer(c, layout.pe_length, groupnorm, ops)
+            for name, c in channels.items()
+        })
     if not layout.stores_pe:  # AnimateLCM: the fixed sinusoidal encoding, in the file's dtype
         for block, c in channels.items():
             prefix = f"{block}.temporal_transformer."
