@@ -124,7 +124,6 @@ def camera_clips(images: torch.Tensor, motion: str, frames: int, strength: float
 
 def contact_sheet(clips: torch.Tensor, frames: int, max_clips: int = 8) -> torch.Tensor:
     """(1, rows * H, 3 * W, C): the first, middle and last frame of each of the first clips, one row each."""
-    rows = []
-    for start in range(0, min(len(clips), max_clips * frames), frames):
-        rows.append(torch.cat([clips[start + f] for f in (0, frames // 2, frames - 1)], dim=1))
+    rows = [torch.cat([clips[start + f] for f in (0, frames // 2, frames - 1)], dim=1)
+            for start in range(0, min(len(clips), max_clips * frames), frames)]
     return torch.cat(rows, dim=0).unsqueeze(0)

@@ -162,14 +162,9 @@ def window_weights(windows: list[list[int]], num_frames: int, options: ContextOp
     """One positive float32 weight per frame of each window, for fusing overlapping predictions."""
     if options.fuse_method == "flat":
         return [torch.ones(len(window)) for window in windows]
-    if options.fuse_method == "pyramid":
-        return [_pyramid(len(window)) for window in windows]
+    if options.fuse_method == "pyramid":  # 1, 2, ... up to the window's middle, and back down to 1
+        return [torch.minimum(torch.arange(1, len(w) + 1.0), torch.arange(len(w), 0, -1.0)) for w in windows]
     return [_cross_fade(window, windows, num_frames) for window in windows]
-
-
-def _pyramid(length: int) -> torch.Tensor:
-    i = torch.arange(length, dtype=torch.float32)
-    return torch.minimum(i + 1, length - i)
 
 
 def _cross_fade(window: list[int], windows: list[list[int]], num_frames: int) -> torch.Tensor:

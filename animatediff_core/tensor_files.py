@@ -30,18 +30,14 @@ def _read_file(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)
     # Sniff the content, not the extension: renamed files are common.
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        return _read_pickle(path)
-    try:
-        return load_file(path)
-    except Exception as error:
-        raise MotionModelError(
-            f"{path}: cannot read it as safetensors or as a PyTorch checkpoint ({error}). "
-            "The file is truncated or corrupt: download it again."
-        ) from error
-
-
-def _read_pickle(path: Path) -> dict:
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        try:
+            return load_file(path)
+        except Exception as error:
+            raise MotionModelError(
+                f"{path}: cannot read it as safetensors or as a PyTorch checkpoint ({error}). "
+                "The file is truncated or corrupt: download it again."
+            ) from error
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
