@@ -181,11 +181,8 @@ def _token_layout(values, batch: int):
     """(F, 1, H|1, W|1) -> broadcastable to tokens (B*H*W, F, C)."""
     if not isinstance(values, torch.Tensor):
         return values
-    frames = values.shape[0]
     per_pixel = rearrange(values, "f 1 h w -> (h w) f 1")
-    if per_pixel.shape[0] == 1:
-        return per_pixel.view(1, frames, 1)
-    return per_pixel.repeat(batch, 1, 1)
+    return per_pixel if per_pixel.shape[0] == 1 else per_pixel.repeat(batch, 1, 1)
 
 
 def _is_one(value) -> bool:

@@ -1,6 +1,5 @@
 """Tensor files: reading safetensors, or pickles loaded without executing code."""
 
-import os
 import pickle
 from pathlib import Path
 
@@ -20,7 +19,7 @@ def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
     """
     if isinstance(source, dict):
         return clean_state_dict(source), "<state dict>"
-    path = Path(os.fspath(source))
+    path = Path(source)
     if not path.is_file():
         raise MotionModelError(f"{path}: no such file")
     return clean_state_dict(_read_file(path)), str(path)
