@@ -125,14 +125,16 @@ def _dilated_sequences(num_frames: int, dilation: int, on_ring: bool) -> list[li
 
 def _place(sequence: list[int], options: ContextOptions, phase: float | None) -> list[list[int]]:
     """Windows of ``context_length`` consecutive members of ``sequence`` at the cost floor."""
-    length, overlap = options.context_length, options.context_overlap
+    length, max_gap = options.context_length, options.context_length - options.context_overlap
     size = len(sequence)
     if size <= length:
         return [sequence]
-    if options.on_ring:
-        starts = _ring_starts(size, length, length - overlap, phase)
+    if options.on_ring:  # ceil(size / max_gap) windows spread evenly around the ring
+        count = math.ceil(size / max_gap)
+        rotation = 0 if phase is None else int(phase * math.ceil(size / count))
+        starts = [(k * size // count + rotation) % size for k in range(count)]
     else:
-        starts = _line_starts(size, length, length - overlap, phase)
+        starts = _line_starts(size, length, max_gap, phase)
     return [[sequence[(start + i) % size] for i in range(length)] for start in starts]
 
 
@@ -149,13 +151,6 @@ def _line_starts(size: int, length: int, max_gap: int, phase: float | None) -> l
     slack = gaps * max_gap - span
     offset = int(phase * (slack + 1))
     return [0] + [k * max_gap - offset for k in range(1, gaps)] + [span]
-
-
-def _ring_starts(size: int, length: int, max_gap: int, phase: float | None) -> list[int]:
-    """Starts of ceil(size / max_gap) windows spread evenly around a ring of ``size``."""
-    count = math.ceil(size / max_gap)
-    rotation = 0 if phase is None else int(phase * math.ceil(size / count))
-    return [(k * size // count + rotation) % size for k in range(count)]
 
 
 def window_weights(windows: list[list[int]], num_frames: int, options: ContextOptions) -> list[torch.Tensor]:
