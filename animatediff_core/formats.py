@@ -61,7 +61,6 @@ class Layout:
     base_model: str  # "sd15" | "sdxl"
     pe_length: int
     has_mid_block: bool
-    naming: str  # "original" | "diffusers" | "hotshotxl"
     stores_pe: bool  # False for AnimateLCM files, which carry no pos_encoder tensors
 
 
@@ -133,7 +132,7 @@ def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
     stores_pe = bool(pe_lengths)
     pe_length = pe_lengths.pop() if stores_pe else ANIMATELCM_PE_LENGTH
     family = _family(naming, base_model, has_mid, pe_length, stores_pe)
-    return Layout(family, base_model, pe_length, has_mid, naming, stores_pe), original
+    return Layout(family, base_model, pe_length, has_mid, stores_pe), original
 
 
 def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_pe: bool) -> str:
