@@ -1,10 +1,5 @@
-"""AnimateDiff core: plain torch, no host imports.
-
-The temporal transformer, checkpoint formats and loading, MotionLoRA and domain
-adapter maths, the SD1.5 injection plan, noise schedules, keyframe schedules and
-context windows. Each module has one job and is tested alone. (Video files live
-beside it, in ../video.)
-"""
+"""AnimateDiff core: plain torch, no host imports. Each module has one job (said at its top) and is
+tested alone; README's Development section maps the whole pack."""
 
 from .errors import MotionModelError
 from .injection import UnetBlock, plan_injection

@@ -1,6 +1,7 @@
 """Tensor files: reading safetensors, or pickles loaded without executing code."""
 
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -8,7 +9,7 @@ from safetensors.torch import load_file
 
 from .errors import MotionModelError
 
-_WRAPPER_PREFIXES = ("module.", "unet.")
+_WRAPPER_PREFIXES = re.compile(r"^(?:module\.|unet\.)+")
 
 
 def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
@@ -57,11 +58,4 @@ def _read_file(path: Path) -> dict:
 def clean_state_dict(raw: dict) -> dict[str, torch.Tensor]:
     while isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
-    cleaned = {}
-    for key, value in raw.items():
-        if not isinstance(value, torch.Tensor):
-            continue
-        while key.startswith(_WRAPPER_PREFIXES):
-            key = key.split(".", 1)[1]
-        cleaned[key] = value
-    return cleaned
+    return {_WRAPPER_PREFIXES.sub("", key): value for key, value in raw.items() if isinstance(value, torch.Tensor)}
