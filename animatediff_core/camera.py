@@ -116,7 +116,8 @@ def camera_clips(images: torch.Tensor, motion: str, frames: int, strength: float
                  height: int) -> torch.Tensor:
     """One clip per image, clip-major: (images * frames, height, width, C)."""
     if images.ndim != 4 or images.shape[0] == 0:
-        raise MotionModelError(f"images must be a batch (N, H, W, C) with at least one image, got {tuple(images.shape)}")
+        raise MotionModelError(
+            f"images must be a batch (N, H, W, C) with at least one image, got {tuple(images.shape)}")
     image_size = (images.shape[2], images.shape[1])
     views = camera_path(motion, frames, strength, image_size, width / height)
     return torch.cat([render_views(image, views, width, height) for image in images])

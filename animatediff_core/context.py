@@ -226,7 +226,8 @@ def describe_plan(num_frames: int, options: ContextOptions, step: int = 0) -> st
         return f"{num_frames} frames in one window (context_length {options.context_length}): no context needed"
     base = sum(_spacing(w, num_frames) == 1 for w in windows)
     loop = ", around the loop" if options.on_ring else ""
-    text = f"{num_frames} frames, {base} windows of {options.context_length} (overlap >= {options.context_overlap}{loop})"
+    text = (f"{num_frames} frames, {base} windows of {options.context_length} "
+            f"(overlap >= {options.context_overlap}{loop})")
     if len(windows) > base:
         text += f" + {len(windows) - base} dilated windows (stride up to {options.context_stride})"
     evaluations = sum(len(w) for w in windows) / num_frames

@@ -148,7 +148,7 @@ def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_
 
 
 _KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
-_LORA_FACTOR = re.compile(r"(?:_lora\.(?:down|up)|\.lora_[AB]|\.lora\.(?:down|up)|\.lora_(?:down|up))(?:\.default)?\.weight$")
+_LORA_FACTOR = re.compile(r"(?:[._]lora\.(?:down|up)|\.lora_(?:A|B|down|up))(?:\.default)?\.weight$")
 _PROCESSOR_FACTOR = re.compile(r"\.processor\.to_(?:q|k|v|out)_lora\.(?:down|up)\.weight$")
 
 

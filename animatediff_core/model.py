@@ -92,7 +92,8 @@ class MotionModel:
     def describe(self) -> str:
         mid = ", mid block" if self.has_mid_block else ""
         loras = f", {len(self.loras)} MotionLoRA(s)" if self.loras else ""
-        return f"AnimateDiff {self.traits.display_name} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
+        return (f"AnimateDiff {self.traits.display_name} "
+                f"({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})")
 
 
 def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) -> MotionModel:

@@ -19,7 +19,8 @@ from .tensor_files import read_tensors
 _LORA_KEY = re.compile(
     r"^(?P<stem>.+?)\.(?:processor\.)?"
     r"(?:to_(?P<old>q|k|v|out)_lora\.(?P<old_side>down|up)"
-    r"|(?P<target>to_q|to_k|to_v|to_out\.0|to_out)\.(?:lora_(?P<peft_side>A|B)(?:\.default)?|lora\.(?P<new_side>down|up)))"
+    r"|(?P<target>to_q|to_k|to_v|to_out\.0|to_out)\."
+    r"(?:lora_(?P<peft_side>A|B)(?:\.default)?|lora\.(?P<new_side>down|up)))"
     r"\.weight$"
 )
 _SIDES = {"A": "down", "B": "up", "down": "down", "up": "up"}

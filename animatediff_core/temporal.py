@@ -76,7 +76,8 @@ class FeedForward(nn.Module):
     def __init__(self, channels: int, ops=nn):
         super().__init__()
         # Index 1 is the dropout slot of the original code; keeping it keeps the key names.
-        self.net = nn.ModuleList([GEGLU(channels, 4 * channels, ops), nn.Identity(), ops.Linear(4 * channels, channels)])
+        hidden = 4 * channels
+        self.net = nn.ModuleList([GEGLU(channels, hidden, ops), nn.Identity(), ops.Linear(hidden, channels)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[2](self.net[0](x))

@@ -46,7 +46,8 @@ class LoraFactors(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         self.keys = list(targets)
         self.rank = rank
-        self.down = nn.ParameterList(torch.randn(rank, cols, generator=generator) / rank for _, cols in targets.values())
+        self.down = nn.ParameterList(
+            torch.randn(rank, cols, generator=generator) / rank for _, cols in targets.values())
         self.up = nn.ParameterList(torch.zeros(rows, rank) for rows, _ in targets.values())
 
     def block_deltas(self, block_name: str) -> dict[str, torch.Tensor]:
