@@ -118,8 +118,8 @@ def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) 
     # The file's tensors are assigned to the modules directly: no copy, no random init.
     with torch.device("meta"):
         module = module_tree({
-            f"{name}.temporal_transformer": TemporalTransformer(c, layout.pe_length, groupnorm, ops)
-            for name, c in channels.items()
+            f"{block}.temporal_transformer": TemporalTransformer(c, layout.pe_length, groupnorm, ops)
+            for block, c in channels.items()
         })
     if not layout.stores_pe:  # AnimateLCM: the fixed sinusoidal encoding, in the file's dtype
         for block, c in channels.items():
