@@ -1,28 +1,18 @@
-"""AnimateDiff core: plain torch, no host imports.
-
-The temporal transformer, checkpoint formats and loading, MotionLoRA and domain
-adapter maths, the SD1.5 injection plan, noise schedules, keyframe schedules and
-context windows. Each module has one job and is tested alone. (Video files live
-beside it, in ../video.)
-"""
+"""AnimateDiff core: plain torch, no host imports. Each module has one job (said at its top) and is
+tested alone; README's Development section maps the whole pack."""
 
 from .errors import MotionModelError
-from .injection import Placement, UnetBlock, plan_injection
-from .loader import load_motion_model
-from .model import MotionModel
+from .injection import UnetBlock, plan_injection
+from .model import MotionModel, load_motion_model
 from .motion_lora import domain_adapter_factors, load_domain_adapter, load_motion_lora
-from .temporal import TemporalTransformer, sinusoidal_pe
 
 __all__ = [
     "MotionModel",
     "MotionModelError",
-    "Placement",
-    "TemporalTransformer",
     "UnetBlock",
     "domain_adapter_factors",
     "load_domain_adapter",
     "load_motion_lora",
     "load_motion_model",
     "plan_injection",
-    "sinusoidal_pe",
 ]

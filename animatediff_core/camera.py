@@ -116,7 +116,8 @@ def camera_clips(images: torch.Tensor, motion: str, frames: int, strength: float
                  height: int) -> torch.Tensor:
     """One clip per image, clip-major: (images * frames, height, width, C)."""
     if images.ndim != 4 or images.shape[0] == 0:
-        raise MotionModelError(f"images must be a batch (N, H, W, C) with at least one image, got {tuple(images.shape)}")
+        raise MotionModelError(
+            f"images must be a batch (N, H, W, C) with at least one image, got {tuple(images.shape)}")
     image_size = (images.shape[2], images.shape[1])
     views = camera_path(motion, frames, strength, image_size, width / height)
     return torch.cat([render_views(image, views, width, height) for image in images])
@@ -124,7 +125,6 @@ def camera_clips(images: torch.Tensor, motion: str, frames: int, strength: float
 
 def contact_sheet(clips: torch.Tensor, frames: int, max_clips: int = 8) -> torch.Tensor:
     """(1, rows * H, 3 * W, C): the first, middle and last frame of each of the first clips, one row each."""
-    rows = []
-    for start in range(0, min(len(clips), max_clips * frames), frames):
-        rows.append(torch.cat([clips[start + f] for f in (0, frames // 2, frames - 1)], dim=1))
+    rows = [torch.cat([clips[start + f] for f in (0, frames // 2, frames - 1)], dim=1)
+            for start in range(0, min(len(clips), max_clips * frames), frames)]
     return torch.cat(rows, dim=0).unsqueeze(0)

@@ -97,7 +97,8 @@ def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> 
         return [list(range(num_frames))]
     phase = None if options.schedule == "static" else (step * _GOLDEN_FRACTION) % 1.0
     windows = _place(list(range(num_frames)), options, phase)
-    for dilation in _dilations(options.context_stride):
+    dilation = 2  # then 4, 8, ... up to context_stride
+    while dilation <= options.context_stride:
         # A dilated window must hold `length` distinct frames: on a line every residue class
         # needs `length` members, on a ring one window must span less than a full lap.
         fits = dilation * (length - 1) < num_frames if options.on_ring else dilation * length <= num_frames
@@ -105,15 +106,8 @@ def context_windows(num_frames: int, options: ContextOptions, step: int = 0) -> 
             break
         for sequence in _dilated_sequences(num_frames, dilation, options.on_ring):
             windows += _place(sequence, options, phase)
+        dilation *= 2
     return windows
-
-
-def _dilations(stride: int) -> list[int]:
-    dilations, d = [], 2
-    while d <= stride:
-        dilations.append(d)
-        d *= 2
-    return dilations
 
 
 def _dilated_sequences(num_frames: int, dilation: int, on_ring: bool) -> list[list[int]]:
@@ -131,14 +125,16 @@ def _dilated_sequences(num_frames: int, dilation: int, on_ring: bool) -> list[li
 
 def _place(sequence: list[int], options: ContextOptions, phase: float | None) -> list[list[int]]:
     """Windows of ``context_length`` consecutive members of ``sequence`` at the cost floor."""
-    length, overlap = options.context_length, options.context_overlap
+    length, max_gap = options.context_length, options.context_length - options.context_overlap
     size = len(sequence)
     if size <= length:
         return [sequence]
-    if options.on_ring:
-        starts = _ring_starts(size, length, length - overlap, phase)
+    if options.on_ring:  # ceil(size / max_gap) windows spread evenly around the ring
+        count = math.ceil(size / max_gap)
+        rotation = 0 if phase is None else int(phase * math.ceil(size / count))
+        starts = [(k * size // count + rotation) % size for k in range(count)]
     else:
-        starts = _line_starts(size, length, length - overlap, phase)
+        starts = _line_starts(size, length, max_gap, phase)
     return [[sequence[(start + i) % size] for i in range(length)] for start in starts]
 
 
@@ -157,25 +153,13 @@ def _line_starts(size: int, length: int, max_gap: int, phase: float | None) -> l
     return [0] + [k * max_gap - offset for k in range(1, gaps)] + [span]
 
 
-def _ring_starts(size: int, length: int, max_gap: int, phase: float | None) -> list[int]:
-    """Starts of ceil(size / max_gap) windows spread evenly around a ring of ``size``."""
-    count = math.ceil(size / max_gap)
-    rotation = 0 if phase is None else int(phase * math.ceil(size / count))
-    return [(k * size // count + rotation) % size for k in range(count)]
-
-
 def window_weights(windows: list[list[int]], num_frames: int, options: ContextOptions) -> list[torch.Tensor]:
     """One positive float32 weight per frame of each window, for fusing overlapping predictions."""
     if options.fuse_method == "flat":
         return [torch.ones(len(window)) for window in windows]
-    if options.fuse_method == "pyramid":
-        return [_pyramid(len(window)) for window in windows]
+    if options.fuse_method == "pyramid":  # 1, 2, ... up to the window's middle, and back down to 1
+        return [torch.minimum(torch.arange(1, len(w) + 1.0), torch.arange(len(w), 0, -1.0)) for w in windows]
     return [_cross_fade(window, windows, num_frames) for window in windows]
-
-
-def _pyramid(length: int) -> torch.Tensor:
-    i = torch.arange(length, dtype=torch.float32)
-    return torch.minimum(i + 1, length - i)
 
 
 def _cross_fade(window: list[int], windows: list[list[int]], num_frames: int) -> torch.Tensor:
@@ -242,7 +226,8 @@ def describe_plan(num_frames: int, options: ContextOptions, step: int = 0) -> st
         return f"{num_frames} frames in one window (context_length {options.context_length}): no context needed"
     base = sum(_spacing(w, num_frames) == 1 for w in windows)
     loop = ", around the loop" if options.on_ring else ""
-    text = f"{num_frames} frames, {base} windows of {options.context_length} (overlap >= {options.context_overlap}{loop})"
+    text = (f"{num_frames} frames, {base} windows of {options.context_length} "
+            f"(overlap >= {options.context_overlap}{loop})")
     if len(windows) > base:
         text += f" + {len(windows) - base} dilated windows (stride up to {options.context_stride})"
     evaluations = sum(len(w) for w in windows) / num_frames

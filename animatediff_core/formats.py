@@ -8,7 +8,10 @@ HotshotXL files are renamed into it on load.
 import re
 from dataclasses import dataclass
 
+import torch
+
 from .errors import MotionModelError
+from .temporal import TemporalTransformer
 
 DOWN_LEVELS = {"sd15": 4, "sdxl": 3}
 ANIMATELCM_PE_LENGTH = 64
@@ -58,7 +61,6 @@ class Layout:
     base_model: str  # "sd15" | "sdxl"
     pe_length: int
     has_mid_block: bool
-    naming: str  # "original" | "diffusers" | "hotshotxl"
     stores_pe: bool  # False for AnimateLCM files, which carry no pos_encoder tensors
 
 
@@ -73,38 +75,15 @@ def block_names(base_model: str, has_mid_block: bool) -> list[str]:
 
 
 def module_tensor_shapes(channels: int, pe_length: int, with_pe: bool = True) -> dict[str, tuple]:
-    """The tensors of one module under ``temporal_transformer.``, with their shapes."""
-    c = channels
-    shapes = {"norm.weight": (c,), "norm.bias": (c,), "proj_in.weight": (c, c), "proj_in.bias": (c,)}
-    block = "transformer_blocks.0."
-    for a in (0, 1):
-        attention = f"{block}attention_blocks.{a}."
-        for name in ("to_q", "to_k", "to_v"):
-            shapes[f"{attention}{name}.weight"] = (c, c)
-        shapes[f"{attention}to_out.0.weight"] = (c, c)
-        shapes[f"{attention}to_out.0.bias"] = (c,)
-        if with_pe:
-            shapes[f"{attention}{_PE_KEY}"] = (1, pe_length, c)
-        shapes[f"{block}norms.{a}.weight"] = (c,)
-        shapes[f"{block}norms.{a}.bias"] = (c,)
-    shapes.update(
-        {
-            f"{block}ff.net.0.proj.weight": (8 * c, c),
-            f"{block}ff.net.0.proj.bias": (8 * c,),
-            f"{block}ff.net.2.weight": (c, 4 * c),
-            f"{block}ff.net.2.bias": (c,),
-            f"{block}ff_norm.weight": (c,),
-            f"{block}ff_norm.bias": (c,),
-            "proj_out.weight": (c, c),
-            "proj_out.bias": (c,),
-        }
-    )
-    return shapes
+    """The tensors of one module under ``temporal_transformer.``, with their shapes, as the module
+    itself defines them (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        module = TemporalTransformer(channels, pe_length)
+    return {k: tuple(t.shape) for k, t in module.state_dict().items() if with_pe or not k.endswith(_PE_KEY)}
 
 
-def detect_naming(keys) -> str | None:
+def detect_naming(keys: dict) -> str | None:
     """"original", "diffusers", "hotshotxl", or None when no key is a motion-module key."""
-    keys = list(keys)
     if any(_HOTSHOT_MODULE.match(k) for k in keys):
         return "hotshotxl"
     if any(k.startswith(m.group(0) + "temporal_transformer.") for k in keys if (m := MODULE_PREFIX.match(k))):
@@ -130,23 +109,14 @@ def to_original_keys(key: str, naming: str) -> list[str]:
     return [key]
 
 
-def to_original_layout(state_dict: dict, naming: str) -> dict:
-    converted = {}
-    for key, tensor in state_dict.items():
-        for new_key in to_original_keys(key, naming):
-            converted[new_key] = tensor
-    return converted
-
-
 def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
     """Family, base model, PE length and mid block from keys alone (spec section 3), and the
     tensors renamed into the original layout."""
     naming = detect_naming(state_dict)
     if naming is None:
         raise MotionModelError(f"{source}: not a motion module. {describe_foreign_file(state_dict)}")
-    original = to_original_layout(state_dict, naming)
-    keys = list(original)
-    down_levels = {int(m.group(1)) for k in keys if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
+    original = {new: tensor for key, tensor in state_dict.items() for new in to_original_keys(key, naming)}
+    down_levels = {int(m.group(1)) for k in original if (m := re.match(r"down_blocks\.(\d+)\.motion_modules\.", k))}
     if not down_levels:
         raise MotionModelError(f"{source}: a motion module needs down_blocks.*.motion_modules.* tensors; none found")
     top_level = max(down_levels)
@@ -155,14 +125,14 @@ def detect_layout(state_dict: dict, source: str) -> tuple[Layout, dict]:
         raise MotionModelError(
             f"{source}: motion modules in down_blocks.0..{top_level}; expected 0..3 (SD1.5) or 0..2 (SDXL)"
         )
-    has_mid = any(k.startswith("mid_block.") for k in keys)
-    pe_lengths = {original[k].shape[1] for k in keys if k.endswith(_PE_KEY) and original[k].ndim == 3}
+    has_mid = any(k.startswith("mid_block.") for k in original)
+    pe_lengths = {t.shape[1] for k, t in original.items() if k.endswith(_PE_KEY) and t.ndim == 3}
     if len(pe_lengths) > 1:
         raise MotionModelError(f"{source}: its positional encodings disagree in length: {sorted(pe_lengths)}")
     stores_pe = bool(pe_lengths)
     pe_length = pe_lengths.pop() if stores_pe else ANIMATELCM_PE_LENGTH
     family = _family(naming, base_model, has_mid, pe_length, stores_pe)
-    return Layout(family, base_model, pe_length, has_mid, naming, stores_pe), original
+    return Layout(family, base_model, pe_length, has_mid, stores_pe), original
 
 
 def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_pe: bool) -> str:
@@ -178,16 +148,15 @@ def _family(naming: str, base_model: str, has_mid: bool, pe_length: int, stores_
 
 
 _KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
-_LORA_FACTOR = re.compile(r"(?:_lora\.(?:down|up)|\.lora_[AB]|\.lora\.(?:down|up)|\.lora_(?:down|up))(?:\.default)?\.weight$")
+_LORA_FACTOR = re.compile(r"(?:[._]lora\.(?:down|up)|\.lora_(?:A|B|down|up))(?:\.default)?\.weight$")
 _PROCESSOR_FACTOR = re.compile(r"\.processor\.to_(?:q|k|v|out)_lora\.(?:down|up)\.weight$")
 
 
-def file_kind(keys) -> str:
+def file_kind(keys: dict) -> str:
     """What a tensor file is, from its key names alone (motion modules are told apart by
     ``detect_layout``): "checkpoint", "motion_lora", "domain_adapter" (a LoRA on the image
     model's spatial attention in the v3 adapter's processor naming), "image_lora" (any other
     LoRA for the image model or its text encoder, kohya or diffusers/PEFT naming), or "other"."""
-    keys = list(keys)
     if any(k.startswith(("model.diffusion_model.", "first_stage_model.", "cond_stage_model.")) for k in keys):
         return "checkpoint"
     if any(k.startswith(_KOHYA_PREFIXES) for k in keys):
@@ -225,7 +194,8 @@ def check_tensors(original: dict, layout: Layout, source: str) -> dict[str, int]
     """Every module has every tensor (original layout) at a consistent shape; returns each module's channels."""
     channels = {}
     problems = []
-    for name in block_names(layout.base_model, layout.has_mid_block):
+    modules = block_names(layout.base_model, layout.has_mid_block)
+    for name in modules:
         norm = original.get(f"{name}.temporal_transformer.norm.weight")
         if norm is None or norm.ndim != 1:
             problems.append(f"{name}.temporal_transformer.norm.weight is missing")
@@ -242,8 +212,7 @@ def check_tensors(original: dict, layout: Layout, source: str) -> dict[str, int]
                 problems.append(f"{key} is missing")
             elif tuple(tensor.shape) != shape:
                 problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {shape}")
-    modules = set(block_names(layout.base_model, layout.has_mid_block))
-    unknown = [k for k in original if MODULE_PREFIX.match(k) and MODULE_PREFIX.match(k).group(1) not in modules]
+    unknown = [k for k in original if (m := MODULE_PREFIX.match(k)) and m.group(1) not in modules]
     problems += [f"{k} belongs to no motion module of a {layout.base_model} model" for k in unknown[:3]]
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""

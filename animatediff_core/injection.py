@@ -22,7 +22,6 @@ class Placement:
     module: str  # "down_blocks.0.motion_modules.1"
     block: tuple[str, int]  # ("input", 2)
     index: int  # insert before this layer of the block's sequence
-    channels: int
 
 
 def unet_position(module_name: str) -> tuple[str, int]:
@@ -69,5 +68,5 @@ def plan_injection(motion_model, unet_kind: str, unet: dict[tuple[str, int], Une
                 f"{motion_model.source}: {name} has {channels} channels but UNet {position[0]} block "
                 f"{position[1]} has {target.channels}: this motion module was made for another UNet"
             )
-        placements.append(Placement(name, position, insertion_index(target.layers), channels))
+        placements.append(Placement(name, position, insertion_index(target.layers)))
     return placements

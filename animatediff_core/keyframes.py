@@ -76,7 +76,7 @@ def frame_blends(keyframe_frames: list[int], frames: int, interpolation: str) ->
         after = next((i for i, k in enumerate(keyframe_frames) if k >= frame), len(keyframe_frames) - 1)
         before = after if keyframe_frames[after] <= frame else max(after - 1, 0)
         span = keyframe_frames[after] - keyframe_frames[before]
-        t = (frame - keyframe_frames[before]) / span if span > 0 and frame <= keyframe_frames[after] else 0.0
+        t = (frame - keyframe_frames[before]) / span if span else 0.0
         blends.append(Blend(before, after, _eased(t, interpolation)))
     return blends
 

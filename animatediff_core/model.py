@@ -1,4 +1,4 @@
-"""A loaded motion model: its modules, what it is, and the MotionLoRAs stacked on it."""
+"""File (or state dict) -> MotionModel: its modules, what it is, and the MotionLoRAs stacked on it."""
 
 from dataclasses import dataclass, field
 
@@ -6,41 +6,25 @@ import torch
 from torch import nn
 
 from .errors import MotionModelError
-from .formats import FAMILIES, Family, Layout, block_names
+from .formats import FAMILIES, MODULE_PREFIX, Family, Layout, block_names, check_tensors, detect_layout
 from .motion_lora import check_motion_lora, lora_layers_for
-from .temporal import GROUPNORM_SCOPES, TemporalTransformer, sinusoidal_pe
+from .temporal import TemporalTransformer, sinusoidal_pe
+from .tensor_files import read_tensors
 
 
-class MotionModule(nn.Module):
-    """``motion_modules.<j>``: a holder that keeps the original key names."""
-
-    def __init__(self, channels: int, pe_length: int, groupnorm: str, ops):
-        super().__init__()
-        self.temporal_transformer = TemporalTransformer(channels, pe_length, groupnorm, ops)
-
-
-class MotionLevel(nn.Module):
-    def __init__(self, modules: list[MotionModule]):
-        super().__init__()
-        self.motion_modules = nn.ModuleList(modules)
-
-
-class MotionModuleSet(nn.Module):
-    """All motion modules, laid out so ``state_dict()`` is the original checkpoint layout."""
-
-    def __init__(self, layout: Layout, channels: dict[str, int], groupnorm: str, ops=nn):
-        super().__init__()
-        levels: dict[str, list] = {}  # "down_blocks.0" -> its modules, in the order block_names gives
-        for name in block_names(layout.base_model, layout.has_mid_block):
-            prefix = name.rpartition(".motion_modules.")[0]
-            levels.setdefault(prefix, []).append(MotionModule(channels[name], layout.pe_length, groupnorm, ops))
-
-        def side(part: str) -> nn.ModuleList:
-            return nn.ModuleList([MotionLevel(modules) for prefix, modules in levels.items() if prefix.startswith(part)])
-
-        self.down_blocks = side("down_blocks.")
-        self.mid_block = MotionLevel(levels["mid_block"]) if "mid_block" in levels else None
-        self.up_blocks = side("up_blocks.")
+def module_tree(modules: dict[str, nn.Module]) -> nn.ModuleDict:
+    """One module holding each of ``modules`` at its dotted name, so the tree's ``state_dict()``
+    keys are ``<name>.<tensor>``: here the original checkpoint layout."""
+    root = nn.ModuleDict()
+    for name, module in modules.items():
+        *parents, leaf = name.split(".")
+        holder = root
+        for part in parents:
+            if part not in holder:
+                holder[part] = nn.ModuleDict()
+            holder = holder[part]
+        holder[leaf] = module
+    return root
 
 
 @dataclass(frozen=True)
@@ -48,11 +32,11 @@ class MotionModel:
     """An immutable value: nodes hand it on and stack LoRAs by making new ones.
 
     ``blocks`` maps ``down_blocks.0.motion_modules.0``-style names to the
-    temporal transformers; ``loras`` is the stack of (MotionLora, strength).
+    temporal transformers; ``loras`` is the stack of (LowRankFile, strength).
     """
 
     layout: Layout
-    module: MotionModuleSet
+    module: nn.ModuleDict
     source: str
     loras: tuple = field(default=())
 
@@ -80,7 +64,7 @@ class MotionModel:
     @property
     def blocks(self) -> dict[str, TemporalTransformer]:
         return {
-            name: self.module.get_submodule(name).temporal_transformer
+            name: self.module.get_submodule(f"{name}.temporal_transformer")
             for name in block_names(self.base_model, self.has_mid_block)
         }
 
@@ -108,29 +92,40 @@ class MotionModel:
     def describe(self) -> str:
         mid = ", mid block" if self.has_mid_block else ""
         loras = f", {len(self.loras)} MotionLoRA(s)" if self.loras else ""
-        return f"AnimateDiff {self.traits.display_name} ({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})"
+        return (f"AnimateDiff {self.traits.display_name} "
+                f"({self.base_model.upper()}, {self.pe_length} frames max{mid}{loras})")
 
 
-def build_motion_model(
-    layout: Layout, tensors: dict, channels: dict[str, int], source: str, groupnorm=None, ops=nn, dtype=None
-) -> MotionModel:
-    """Assign the file's tensors to the modules directly: no copy, no random init.
+def load_motion_model(source, groupnorm: str | None = None, ops=nn, dtype=None) -> MotionModel:
+    """Load any AnimateDiff motion module (v1, v2, v3, AnimateLCM, SDXL beta, HotshotXL).
 
-    ``dtype`` converts floating tensors (default: keep the file's dtype).
+    ``source``: a path (.safetensors/.ckpt/.pth/.pt) or a state dict, in the
+    original, diffusers or HotshotXL naming. ``groupnorm``: "per_frame" or
+    "across_frames"; default is what the family was trained with. ``ops``: the
+    module classes to build with (torch.nn, or a host's casting/offloading ops);
+    ``dtype``: convert the weights on load (default: the file's).
+    Raises MotionModelError naming the file for anything it cannot use.
     """
+    tensors, name = read_tensors(source)
+    layout, original = detect_layout(tensors, name)
+    channels = check_tensors(original, layout, name)
+    tensors = {
+        k: v.to(dtype) if dtype is not None and v.is_floating_point() else v
+        for k, v in original.items()
+        if MODULE_PREFIX.match(k)
+    }
     groupnorm = groupnorm or FAMILIES[layout.family].groupnorm
-    if groupnorm not in GROUPNORM_SCOPES:
-        raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
-    if dtype is not None:
-        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    # The file's tensors are assigned to the modules directly: no copy, no random init.
     with torch.device("meta"):
-        module = MotionModuleSet(layout, channels, groupnorm, ops)
-    if not layout.stores_pe:
-        tensors = dict(tensors)
-        for name, c in channels.items():
-            dtype = tensors[f"{name}.temporal_transformer.norm.weight"].dtype
+        module = module_tree({
+            f"{block}.temporal_transformer": TemporalTransformer(c, layout.pe_length, groupnorm, ops)
+            for block, c in channels.items()
+        })
+    if not layout.stores_pe:  # AnimateLCM: the fixed sinusoidal encoding, in the file's dtype
+        for block, c in channels.items():
+            prefix = f"{block}.temporal_transformer."
             for a in (0, 1):
-                key = f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
-                tensors[key] = sinusoidal_pe(layout.pe_length, c).to(dtype)
+                pe = sinusoidal_pe(layout.pe_length, c).to(tensors[f"{prefix}norm.weight"].dtype)
+                tensors[f"{prefix}transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"] = pe
     module.load_state_dict(tensors, strict=True, assign=True)
-    return MotionModel(layout, module.eval().requires_grad_(False), source)
+    return MotionModel(layout, module.eval().requires_grad_(False), name)

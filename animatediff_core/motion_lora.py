@@ -19,7 +19,8 @@ from .tensor_files import read_tensors
 _LORA_KEY = re.compile(
     r"^(?P<stem>.+?)\.(?:processor\.)?"
     r"(?:to_(?P<old>q|k|v|out)_lora\.(?P<old_side>down|up)"
-    r"|(?P<target>to_q|to_k|to_v|to_out\.0|to_out)\.(?:lora_(?P<peft_side>A|B)(?:\.default)?|lora\.(?P<new_side>down|up)))"
+    r"|(?P<target>to_q|to_k|to_v|to_out\.0|to_out)\."
+    r"(?:lora_(?P<peft_side>A|B)(?:\.default)?|lora\.(?P<new_side>down|up)))"
     r"\.weight$"
 )
 _SIDES = {"A": "down", "B": "up", "down": "down", "up": "up"}
@@ -27,33 +28,25 @@ _SIDES = {"A": "down", "B": "up", "down": "down", "up": "up"}
 
 @dataclass(frozen=True)
 class LowRankFile:
-    """Parsed LoRA factors: ``layers[target weight key] = (up, down)``."""
+    """A MotionLoRA or the domain adapter, parsed: ``layers[target weight key] = (up, down)``."""
 
     source: str
     layers: dict
     rank: int
 
 
-MotionLora = LowRankFile
-DomainAdapter = LowRankFile
-
-
-def load_motion_lora(source) -> MotionLora:
+def load_motion_lora(source) -> LowRankFile:
     """A MotionLoRA in the original, diffusers (``unet.``) or PEFT (lora_A/lora_B) spelling."""
     tensors, name = read_tensors(source)
-    kind = file_kind(tensors)
-    if kind != "motion_lora":
+    if file_kind(tensors) != "motion_lora":
         raise MotionModelError(f"{name}: not a MotionLoRA. {describe_foreign_file(tensors)}")
     pairs = _parse_pairs(tensors, name)
     naming = detect_naming(pairs) or "original"
-    layers = {}
-    for stem_key, factors in pairs.items():
-        for key in to_original_keys(stem_key, naming):
-            layers[key] = factors
+    layers = {key: factors for stem_key, factors in pairs.items() for key in to_original_keys(stem_key, naming)}
     return LowRankFile(name, layers, _rank(layers, name))
 
 
-def motion_lora_tensors(lora: MotionLora) -> dict[str, torch.Tensor]:
+def motion_lora_tensors(lora: LowRankFile) -> dict[str, torch.Tensor]:
     """The factors in the original MotionLoRA spelling, as the official files hold them:
     ``<stem>.processor.to_q_lora.down.weight`` (to_out.0 becomes ``to_out_lora``)."""
     tensors = {}
@@ -64,7 +57,7 @@ def motion_lora_tensors(lora: MotionLora) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def check_motion_lora(lora: MotionLora, motion_model) -> None:
+def check_motion_lora(lora: LowRankFile, motion_model) -> None:
     """Every target exists in the model with matching shapes (mid-block entries may be absent)."""
     weights = dict(motion_model.module.named_parameters())
     problems = []
@@ -85,12 +78,12 @@ def check_motion_lora(lora: MotionLora, motion_model) -> None:
         )
 
 
-def lora_layers_for(lora: MotionLora, motion_model) -> dict:
+def lora_layers_for(lora: LowRankFile, motion_model) -> dict:
     """The LoRA's layers that apply to this model (mid-block ones skipped when it has none)."""
     return {k: v for k, v in lora.layers.items() if motion_model.has_mid_block or not k.startswith("mid_block.")}
 
 
-def load_domain_adapter(source) -> DomainAdapter:
+def load_domain_adapter(source) -> LowRankFile:
     """The v3 domain adapter: ``layers`` keyed by diffusers SD1.5 UNet weight names."""
     tensors, name = read_tensors(source)
     if file_kind(tensors) in ("motion_lora", "checkpoint"):
@@ -105,7 +98,7 @@ def load_domain_adapter(source) -> DomainAdapter:
     return LowRankFile(name, pairs, _rank(pairs, name))
 
 
-def domain_adapter_factors(adapter: DomainAdapter, alpha: float) -> dict:
+def domain_adapter_factors(adapter: LowRankFile, alpha: float) -> dict:
     """``{diffusers UNet weight key: [(up, down, alpha)]}``: paper Eq. 4, alpha 0 removes it."""
     return {key: [(up, down, float(alpha))] for key, (up, down) in adapter.layers.items()}
 

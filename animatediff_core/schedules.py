@@ -21,17 +21,16 @@ class Schedule:
     betas_kind: str  # ComfyUI naming: "linear" | "sqrt_linear"
     beta_start: float
     beta_end: float
-    diffusers_name: str
     lcm: bool = False  # AnimateLCM: consistency-model sampling over 50 distilled timesteps
 
 
 SCHEDULES = {
     s.name: s
     for s in (
-        Schedule("sqrt_linear (AnimateDiff)", "sqrt_linear", 0.00085, 0.012, "linear"),
-        Schedule("linear (SD1.5 default, HotshotXL)", "linear", 0.00085, 0.012, "scaled_linear"),
-        Schedule("linear (SDXL beta, beta_end 0.020)", "linear", 0.00085, 0.020, "scaled_linear"),
-        Schedule("lcm (AnimateLCM)", "linear", 0.00085, 0.012, "scaled_linear", lcm=True),
+        Schedule("sqrt_linear (AnimateDiff)", "sqrt_linear", 0.00085, 0.012),
+        Schedule("linear (SD1.5 default, HotshotXL)", "linear", 0.00085, 0.012),
+        Schedule("linear (SDXL beta, beta_end 0.020)", "linear", 0.00085, 0.020),
+        Schedule("lcm (AnimateLCM)", "linear", 0.00085, 0.012, lcm=True),
     )
 }
 

@@ -76,7 +76,8 @@ class FeedForward(nn.Module):
     def __init__(self, channels: int, ops=nn):
         super().__init__()
         # Index 1 is the dropout slot of the original code; keeping it keeps the key names.
-        self.net = nn.ModuleList([GEGLU(channels, 4 * channels, ops), nn.Identity(), ops.Linear(4 * channels, channels)])
+        hidden = 4 * channels
+        self.net = nn.ModuleList([GEGLU(channels, hidden, ops), nn.Identity(), ops.Linear(hidden, channels)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[2](self.net[0](x))
@@ -110,6 +111,8 @@ class TemporalTransformer(nn.Module):
 
     def __init__(self, channels: int, pe_length: int, groupnorm: str = "per_frame", ops=nn):
         super().__init__()
+        if groupnorm not in GROUPNORM_SCOPES:
+            raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {groupnorm!r}")
         self.norm = ops.GroupNorm(GROUPS, channels, eps=1e-6)
         self.proj_in = ops.Linear(channels, channels)
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_length, ops)])
@@ -118,19 +121,26 @@ class TemporalTransformer(nn.Module):
         self.groupnorm = groupnorm
 
     def forward(self, x: torch.Tensor, num_frames: int, scale=1.0, effect=1.0) -> torch.Tensor:
-        batch = _batch_size(x, num_frames)
+        if num_frames < 1:
+            raise MotionModelError(f"num_frames must be at least 1, got {num_frames}")
+        if x.ndim != 4 or x.shape[0] % num_frames:
+            raise MotionModelError(
+                f"motion module input must be (batch*frames, C, H, W) with a multiple of {num_frames} rows, "
+                f"got shape {tuple(x.shape)}"
+            )
         if num_frames > self.pe_length:
             raise MotionModelError(
                 f"{num_frames} frames at once is more than this motion module takes ({self.pe_length}, the length "
                 "of its positional encoding): add Context Options with context_length <= "
                 f"{self.pe_length} to sample longer animations window by window"
             )
-        _, _, height, width = x.shape
-        if _is_zero(effect):
+        if isinstance(effect, (int, float)) and effect == 0.0:
             return x
+        rows, _, height, width = x.shape
+        batch = rows // num_frames
         key_scale = _token_layout(frame_map(scale, num_frames, height, width, x), batch)
-        h = rearrange(self._group_norm(x, num_frames), "(b f) c h w -> (b h w) f c", f=num_frames)
-        h = self.proj_in(h)
+        normed = self.norm(x) if self.groupnorm == "per_frame" else group_norm_across_frames(self.norm, x, num_frames)
+        h = self.proj_in(rearrange(normed, "(b f) c h w -> (b h w) f c", f=num_frames))
         for block in self.transformer_blocks:
             h = block(h, key_scale)
         delta = rearrange(self.proj_out(h), "(b h w) f c -> (b f) c h w", b=batch, h=height, w=width)
@@ -140,13 +150,6 @@ class TemporalTransformer(nn.Module):
         if isinstance(effect, torch.Tensor):
             effect = effect.repeat(batch, 1, 1, 1)
         return x + effect * delta
-
-    def _group_norm(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        if self.groupnorm == "per_frame":
-            return self.norm(x)
-        if self.groupnorm != "across_frames":
-            raise MotionModelError(f"groupnorm must be one of {GROUPNORM_SCOPES}, got {self.groupnorm!r}")
-        return group_norm_across_frames(self.norm, x, num_frames)
 
 
 def group_norm_across_frames(norm, x: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -179,27 +182,9 @@ def _token_layout(values, batch: int):
     """(F, 1, H|1, W|1) -> broadcastable to tokens (B*H*W, F, C)."""
     if not isinstance(values, torch.Tensor):
         return values
-    frames = values.shape[0]
     per_pixel = rearrange(values, "f 1 h w -> (h w) f 1")
-    if per_pixel.shape[0] == 1:
-        return per_pixel.view(1, frames, 1)
-    return per_pixel.repeat(batch, 1, 1)
-
-
-def _batch_size(x: torch.Tensor, num_frames: int) -> int:
-    if num_frames < 1:
-        raise MotionModelError(f"num_frames must be at least 1, got {num_frames}")
-    if x.ndim != 4 or x.shape[0] % num_frames:
-        raise MotionModelError(
-            f"motion module input must be (batch*frames, C, H, W) with a multiple of {num_frames} rows, "
-            f"got shape {tuple(x.shape)}"
-        )
-    return x.shape[0] // num_frames
+    return per_pixel if per_pixel.shape[0] == 1 else per_pixel.repeat(batch, 1, 1)
 
 
 def _is_one(value) -> bool:
     return not isinstance(value, torch.Tensor) and value == 1.0
-
-
-def _is_zero(value) -> bool:
-    return isinstance(value, (int, float)) and value == 0.0

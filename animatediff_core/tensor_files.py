@@ -1,7 +1,7 @@
 """Tensor files: reading safetensors, or pickles loaded without executing code."""
 
-import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from .errors import MotionModelError
 
-_WRAPPER_PREFIXES = ("module.", "unet.")
+_WRAPPER_PREFIXES = re.compile(r"^(?:module\.|unet\.)+")
 
 
 def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
@@ -20,7 +20,7 @@ def read_tensors(source) -> tuple[dict[str, torch.Tensor], str]:
     """
     if isinstance(source, dict):
         return clean_state_dict(source), "<state dict>"
-    path = Path(os.fspath(source))
+    path = Path(source)
     if not path.is_file():
         raise MotionModelError(f"{path}: no such file")
     return clean_state_dict(_read_file(path)), str(path)
@@ -30,18 +30,14 @@ def _read_file(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)
     # Sniff the content, not the extension: renamed files are common.
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        return _read_pickle(path)
-    try:
-        return load_file(path)
-    except Exception as error:
-        raise MotionModelError(
-            f"{path}: cannot read it as safetensors or as a PyTorch checkpoint ({error}). "
-            "The file is truncated or corrupt: download it again."
-        ) from error
-
-
-def _read_pickle(path: Path) -> dict:
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        try:
+            return load_file(path)
+        except Exception as error:
+            raise MotionModelError(
+                f"{path}: cannot read it as safetensors or as a PyTorch checkpoint ({error}). "
+                "The file is truncated or corrupt: download it again."
+            ) from error
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -62,11 +58,4 @@ def _read_pickle(path: Path) -> dict:
 def clean_state_dict(raw: dict) -> dict[str, torch.Tensor]:
     while isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
-    cleaned = {}
-    for key, value in raw.items():
-        if not isinstance(value, torch.Tensor):
-            continue
-        while key.startswith(_WRAPPER_PREFIXES):
-            key = key.split(".", 1)[1]
-        cleaned[key] = value
-    return cleaned
+    return {_WRAPPER_PREFIXES.sub("", key): value for key, value in raw.items() if isinstance(value, torch.Tensor)}

@@ -46,7 +46,8 @@ class LoraFactors(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         self.keys = list(targets)
         self.rank = rank
-        self.down = nn.ParameterList(torch.randn(rank, cols, generator=generator) / rank for _, cols in targets.values())
+        self.down = nn.ParameterList(
+            torch.randn(rank, cols, generator=generator) / rank for _, cols in targets.values())
         self.up = nn.ParameterList(torch.zeros(rows, rank) for rows, _ in targets.values())
 
     def block_deltas(self, block_name: str) -> dict[str, torch.Tensor]:
@@ -127,15 +128,12 @@ def autocast_dtype(device_type: str, model_dtype: torch.dtype, bf16_supported: b
     return torch.bfloat16 if bf16_supported else torch.float16
 
 
-# predict_noise(z_t (clips*frames, C, h, w), timesteps (clips*frames,), frames) -> eps_theta
-NoisePredictor = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
-
-
-def train_lora(factors: LoraFactors, predict_noise: NoisePredictor, clips: torch.Tensor,
-               alphas_cumprod: torch.Tensor, settings: TrainingSettings, on_step=None,
+def train_lora(factors: LoraFactors, predict_noise: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor],
+               clips: torch.Tensor, alphas_cumprod: torch.Tensor, settings: TrainingSettings, on_step=None,
                autocast_dtype: torch.dtype | None = None) -> list[float]:
     """AdamW on the factors over ``settings.steps`` steps; returns the loss of every step.
 
+    ``predict_noise(z_t (clips*frames, C, h, w), timesteps (clips*frames,), frames)`` returns eps_theta.
     ``clips``: latents (clips, frames, C, h, w). Each step draws ``batch_size`` clips, one
     timestep per clip (shared by its frames, as in the paper) and fresh noise, all from
     ``settings.seed``. ``on_step(step, loss)`` runs after each step (it may raise to stop).

@@ -9,11 +9,15 @@ from animatediff_core.formats import FAMILIES
 from animatediff_core.schedules import SCHEDULES, alphas_cumprod, schedule_named, sigmas
 
 
+# diffusers swaps ComfyUI's names: ComfyUI sqrt_linear is diffusers' "linear", ComfyUI linear its "scaled_linear".
+DIFFUSERS_NAMES = {"sqrt_linear": "linear", "linear": "scaled_linear"}
+
+
 @pytest.mark.parametrize("name", list(SCHEDULES))
 def test_alphas_match_diffusers_under_its_name(name):
     schedule = SCHEDULES[name]
     reference = DDIMScheduler(
-        beta_start=schedule.beta_start, beta_end=schedule.beta_end, beta_schedule=schedule.diffusers_name
+        beta_start=schedule.beta_start, beta_end=schedule.beta_end, beta_schedule=DIFFUSERS_NAMES[schedule.betas_kind]
     )
     assert torch.allclose(alphas_cumprod(schedule).float(), reference.alphas_cumprod, atol=1e-6)
 
