@@ -103,14 +103,6 @@ def playback_order(frame_count: int, pingpong: bool, repeats: int) -> list[int]:
 
 # ---------------------------------------------------------------- encoding
 
-def _carries_alpha(pix_fmt: str) -> bool:
-    return pix_fmt.startswith("yuva") or pix_fmt in ("bgra", "rgba", "rgba64be", "pal8")
-
-
-def _is_deep(pix_fmt: str) -> bool:
-    return any(depth in pix_fmt for depth in ("10", "12", "16", "48", "64"))
-
-
 def _packed_rgb(alpha: bool, deep: bool, endian: str) -> str:
     if deep:
         return ("rgba64" if alpha else "rgb48") + endian
@@ -130,24 +122,18 @@ def _packed_frame(frame: Any, channels: int, deep: bool) -> np.ndarray:
     return (frame * 255).round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
-def _audio_samples(waveform: Any, frames_needed: int) -> np.ndarray:
-    """(channels, samples) -> interleaved float32, padded with silence or cut to the video's length."""
-    wave = torch.as_tensor(waveform).float().cpu().numpy()
-    fitted = np.zeros((wave.shape[0], frames_needed), dtype="<f4")
-    used = min(frames_needed, wave.shape[1])
-    fitted[:, :used] = wave[:, :used]
-    return fitted.T
-
-
-def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_alpha: bool) -> list[str]:
-    filters = []
+def _video_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSettings, loop_count: int,
+                width: int, height: int, has_alpha: bool) -> list[str]:
+    """The options of the video output itself: codec, filters, colour tags, loops."""
+    filters, tags = [], []
     pad_w, pad_h = (width % 2, height % 2) if fmt.even_size else (0, 0)
     if pad_w or pad_h:
         filters.append(f"pad={width + pad_w}:{height + pad_h}:0:0,fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
     if pix_fmt.startswith("yuv"):
-        # Tag and convert as BT.709 so browsers and players agree on the colours.
+        # Convert and tag as BT.709 so browsers and players agree on the colours.
         filters.append(f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}")
-    if fmt.name == "image/gif":
+        tags += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    if fmt.muxer == "gif":
         # One palette per frame keeps memory flat: a global palette would need every frame twice.
         # palettegen's cost grows with the number of distinct colours, so it counts a subsample
         # (~64k pixels: 3x faster at 512x512, same PSNR); Bayer dithering does not crawl between
@@ -156,25 +142,15 @@ def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_
         sample = f"scale=iw/{step}:ih/{step}:flags=neighbor," if step > 1 else ""
         filters.append(f"split[a][b];[a]{sample}palettegen=stats_mode=single:reserve_transparent={int(has_alpha)}[p];"
                        f"[b][p]paletteuse=new=1:dither=bayer")
-    return filters
-
-
-def _main_output_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSettings,
-                      loop_count: int, filters: list[str]) -> list[str]:
-    args = ["-c:v", encoder, "-pix_fmt", pix_fmt] + fmt.codec_args(encoder, settings)
-    if filters:
-        args += ["-vf", ",".join(filters)]
-    if pix_fmt.startswith("yuv"):
-        args += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
-    if fmt.muxer == "gif":
-        args += ["-loop", str(loop_count)]  # GIF: number of repeats after the first play, 0 = forever
+        tags += ["-loop", str(loop_count)]  # GIF: number of repeats after the first play, 0 = forever
     if fmt.muxer == "webp":
-        args += ["-loop", str(loop_count + 1 if loop_count else 0)]  # WebP: number of plays, 0 = forever
+        tags += ["-loop", str(loop_count + 1 if loop_count else 0)]  # WebP: number of plays, 0 = forever
     if fmt.muxer in ("mp4", "mov"):
         # Metadata keys other than the standard ones are dropped unless asked for; faststart puts
         # them at the front, where the frontend's reader (first 64 MB) finds them.
-        args += ["-movflags", "+faststart+use_metadata_tags"]
-    return args
+        tags += ["-movflags", "+faststart+use_metadata_tags"]
+    vf = ["-vf", ",".join(filters)] if filters else []
+    return ["-c:v", encoder, "-pix_fmt", pix_fmt, *fmt.codec_args(encoder, settings), *vf, *tags]
 
 
 def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: EncodeSettings) -> None:
@@ -216,8 +192,8 @@ def save_video(
     height, width, channels = frames.shape[1:]
     has_alpha = channels == 4
     pix_fmt = fmt.resolve_pix_fmt(settings, has_alpha)
-    send_alpha = has_alpha and _carries_alpha(pix_fmt)
-    deep = _is_deep(pix_fmt)
+    send_alpha = has_alpha and (pix_fmt.startswith("yuva") or pix_fmt in ("bgra", "rgba", "rgba64be", "pal8"))
+    deep = any(depth in pix_fmt for depth in ("10", "12", "16", "48", "64"))
     notes = []
     if has_alpha and not send_alpha:
         notes.append(f"{fmt.name} with pix_fmt {pix_fmt} has no alpha channel: the frames' transparency was "
@@ -233,12 +209,12 @@ def save_video(
 
     order = playback_order(len(frames), pingpong, 0 if fmt.loops_natively or fmt.is_sequence else loop_count)
     stem = resolve_output_stem(output_dir, filename_prefix, width, height)
-    video_path = stem.with_name(stem.name + ("." + fmt.extension if fmt.extension else ""))
+    video_path = Path(f"{stem}.{fmt.extension}") if fmt.extension else stem
     preview_stem = None if pix_fmt in fmt.browser_pix_fmts else resolve_output_stem(preview_dir, stem.name + "-preview")
     final = SavedVideo(
         video=video_path,
-        first_frame=None if fmt.is_sequence else stem.with_name(stem.name + ".png"),
-        preview=video_path if preview_stem is None else preview_stem.with_name(preview_stem.name + ".webp"),
+        first_frame=None if fmt.is_sequence else Path(f"{stem}.png"),
+        preview=video_path if preview_stem is None else Path(f"{preview_stem}.webp"),
         notes=tuple(notes),
     )
     texts = metadata_texts(metadata or {}, braces_in_strings_escaped=fmt.metadata == "ebml")
@@ -250,8 +226,7 @@ def save_video(
                "-f", "rawvideo", "-pix_fmt", _packed_rgb(send_alpha, deep, "le"),
                "-s", f"{width}x{height}", "-framerate", repr(float(frame_rate)), "-i", "pipe:0", *side_inputs,
                "-map", "0:v", *main_maps,
-               *_main_output_args(fmt, encoder, pix_fmt, settings, loop_count,
-                                  _video_filters(fmt, pix_fmt, width, height, send_alpha)),
+               *_video_args(fmt, encoder, pix_fmt, settings, loop_count, width, height, send_alpha),
                "-f", fmt.muxer, str(main_target)]
         if final.first_frame is not None:
             # 16-bit when the frames are: ffmpeg's 16-to-8-bit conversion is off by up to 2 levels.
@@ -284,7 +259,11 @@ def _side_inputs(side_dir: Path, fmt: VideoFormat, texts: dict[str, str], audio:
         maps += ["-map_metadata", "1"]
     if audio is not None:
         waveform, sample_rate = audio
-        samples = _audio_samples(waveform, round(seconds * sample_rate))
+        wave = torch.as_tensor(waveform).float().cpu().numpy()  # (channels, samples)
+        # Interleaved float32, padded with silence or cut to the video's length.
+        samples = np.zeros((round(seconds * sample_rate), wave.shape[0]), dtype="<f4")
+        used = min(len(samples), wave.shape[1])
+        samples[:used] = wave[:, :used].T
         audio_file = side_dir / "audio.f32"
         samples.tofile(audio_file)
         audio_index = 1 + inputs.count("-i")  # the frames are input 0
