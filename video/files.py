@@ -233,8 +233,8 @@ def save_video(
             cmd += ["-map", "0:v", "-frames:v", "1", "-c:v", "png", "-pix_fmt", _packed_rgb(send_alpha, deep, "be"),
                     "-f", "image2", "-update", "1", str(partial[final.first_frame])]
         if final.preview != final.video:
-            cmd += ["-map", "0:v", "-vf",
-                    f"scale='min({PREVIEW_MAX_SIDE},iw)':'min({PREVIEW_MAX_SIDE},ih)':force_original_aspect_ratio=decrease",
+            cmd += ["-map", "0:v", "-vf", f"scale='min({PREVIEW_MAX_SIDE},iw)':'min({PREVIEW_MAX_SIDE},ih)'"
+                    ":force_original_aspect_ratio=decrease",
                     "-c:v", "libwebp_anim", "-quality", "75", "-compression_level", "1", "-loop", "0",
                     "-f", "webp", str(partial[final.preview])]
         _run_encoder(cmd, fmt, (_packed_frame(frames[i], 4 if send_alpha else 3, deep) for i in order),
@@ -360,15 +360,6 @@ def folder_images(folder: str | Path) -> list[Path]:
     return sorted(images, key=natural)
 
 
-def _concat_list(images: list[Path], list_file: Path) -> None:
-    """An ffconcat script playing `images` in order (quotes escaped as the format wants)."""
-    lines = ["ffconcat version 1.0"]
-    for image in images:
-        quoted = str(image.resolve()).replace("'", "'\\''")
-        lines += [f"file '{quoted}'", f"duration {1 / FOLDER_FRAME_RATE}"]
-    list_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
 def read_video_frames(
     path: str | Path,
     *,
@@ -390,7 +381,6 @@ def read_video_frames(
     filters = [f"trim=start_frame={skip_first}", f"select='not(mod(n,{every_nth}))'"]
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
-    frames = []
     is_folder = Path(path).is_dir()
     with scratch_dir("read") as scratch:
         source = ["-i", str(path)]
@@ -398,39 +388,40 @@ def read_video_frames(
             images = folder_images(path)
             if not images:
                 raise VideoError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-            _concat_list(images, Path(scratch) / "frames.ffconcat")
-            source = ["-f", "concat", "-safe", "0", "-i", str(Path(scratch) / "frames.ffconcat")]
+            lines = ["ffconcat version 1.0"]  # a script playing the images in order
+            for image in images:
+                quoted = str(image.resolve()).replace("'", "'\\''")
+                lines += [f"file '{quoted}'", f"duration {1 / FOLDER_FRAME_RATE}"]
+            script = Path(scratch) / "frames.ffconcat"
+            script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            source = ["-f", "concat", "-safe", "0", "-i", str(script)]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *source, "-map", "0:v:0", "-vf", ",".join(filters),
                "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
         if max_frames:
             cmd += ["-frames:v", str(max_frames)]
-        with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(cmd + ["pipe:1"], stdout=subprocess.PIPE, stderr=stderr)
-            with proc.stdout:
-                while (frame := _read_pam(proc.stdout)) is not None:
-                    frames.append(frame)
-            returncode = proc.wait()
-            stderr.seek(0)
-            log_text = stderr.read().decode("utf-8", "replace")
-    if returncode != 0:
-        raise VideoEncodeError(f"Reading {path} failed: ffmpeg exited with code {returncode}: {log_text.strip()[-2000:]}")
+        result = subprocess.run(cmd + ["pipe:1"], capture_output=True)
+    log_text = result.stderr.decode("utf-8", "replace")
+    if result.returncode != 0:
+        raise VideoEncodeError(
+            f"Reading {path} failed: ffmpeg exited with code {result.returncode}: {log_text.strip()[-2000:]}")
     if is_folder:
         fps = FOLDER_FRAME_RATE / every_nth
     else:
         rate = re.search(r"Video:.*?([\d.]+)(k?) (?:fps|tbr)", log_text)
         fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
+    frames = _pam_images(result.stdout)
     width, height = size or (0, 0)
     empty = np.zeros((0, max(height, 0), max(width, 0), 4 if alpha else 3), np.uint8)
     return DecodedVideo(np.stack(frames) if frames else empty, fps)
 
 
-def _read_pam(stream) -> np.ndarray | None:
-    """One PAM image (ffmpeg's image2pipe of the pam codec) or None at the end of the stream."""
-    header = {}
-    while (line := stream.readline()) and line.strip() != b"ENDHDR":
-        key, _, value = line.decode("ascii").strip().partition(" ")
-        header[key] = value
-    if not header:
-        return None
-    shape = (int(header["HEIGHT"]), int(header["WIDTH"]), int(header["DEPTH"]))
-    return np.frombuffer(stream.read(shape[0] * shape[1] * shape[2]), np.uint8).reshape(shape)
+def _pam_images(data: bytes) -> list[np.ndarray]:
+    """The images of a PAM stream (ffmpeg's image2pipe of the pam codec), as views into `data`."""
+    images, pos = [], 0
+    while pos < len(data):
+        start = data.index(b"ENDHDR\n", pos) + len(b"ENDHDR\n")
+        header = dict(line.split(b" ", 1) for line in data[pos:start].splitlines()[1:-1])  # between P7 and ENDHDR
+        shape = (int(header[b"HEIGHT"]), int(header[b"WIDTH"]), int(header[b"DEPTH"]))
+        images.append(np.frombuffer(data, np.uint8, math.prod(shape), start).reshape(shape))
+        pos = start + math.prod(shape)
+    return images
