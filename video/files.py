@@ -343,7 +343,7 @@ def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: Sav
 
 @dataclass(frozen=True)
 class DecodedVideo:
-    frames: np.ndarray  # (N, H, W, 3 or 4) uint8
+    frames: np.ndarray  # (N, H, W, 3) uint8
     fps: float  # of the returned frames (after every_nth)
 
 
@@ -367,14 +367,12 @@ def read_video_frames(
     skip_first: int = 0,
     every_nth: int = 1,
     size: tuple[int, int] | None = None,
-    alpha: bool = False,
 ) -> DecodedVideo:
     """Decode a video, animated image, image-pattern path ("dir/frame_%05d.png") or folder of
-    images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB(A) frames.
+    images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB frames.
 
     max_frames: 0 = all; skip_first frames are dropped, then every `every_nth` frame is kept;
-    size (width, height) resizes, -1 for one side keeps the aspect ratio. Alpha in VP9 WebM
-    needs the libvpx decoder and is not read.
+    size (width, height) resizes, -1 for one side keeps the aspect ratio.
     """
     if every_nth < 1 or skip_first < 0 or max_frames < 0:
         raise VideoError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
@@ -396,7 +394,7 @@ def read_video_frames(
             script.write_text("\n".join(lines) + "\n", encoding="utf-8")
             source = ["-f", "concat", "-safe", "0", "-i", str(script)]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *source, "-map", "0:v:0", "-vf", ",".join(filters),
-               "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
+               "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgb24"]
         if max_frames:
             cmd += ["-frames:v", str(max_frames)]
         result = subprocess.run(cmd + ["pipe:1"], capture_output=True)
@@ -411,7 +409,7 @@ def read_video_frames(
         fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
     frames = _pam_images(result.stdout)
     width, height = size or (0, 0)
-    empty = np.zeros((0, max(height, 0), max(width, 0), 4 if alpha else 3), np.uint8)
+    empty = np.zeros((0, max(height, 0), max(width, 0), 3), np.uint8)
     return DecodedVideo(np.stack(frames) if frames else empty, fps)
 
 
