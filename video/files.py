@@ -68,7 +68,7 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     parts = re.split(r"[\\/]+", prefix.strip())
     if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
         raise VideoError(f"{named} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
-    if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix) or prefix.startswith(("/", "\\")) or ".." in parts:
+    if re.match(r"[A-Za-z]:|[\\/]", prefix) or ".." in parts:  # a drive, root or UNC path, or a way up
         raise VideoError(
             f"{named} points outside {output_dir}; "
             f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
@@ -294,14 +294,11 @@ def _killed_with_parent():
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG from <linux/prctl.h>
 
 
-_ENCODER_TIED = _killed_with_parent if sys.platform.startswith("linux") else None
-
-
 def _run_encoder(cmd: list[str], fmt: VideoFormat, packed_frames, total: int, on_frame) -> None:
     env = dict(os.environ, SVT_LOG="1")  # SVT-AV1 prints banners to stderr unless told not to
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
-                                preexec_fn=_ENCODER_TIED)
+                                preexec_fn=_killed_with_parent if sys.platform.startswith("linux") else None)
         try:
             for done, frame in enumerate(packed_frames, 1):
                 proc.stdin.write(frame.data)  # the array's own buffer: no copy to bytes
