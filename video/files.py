@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import VideoEncodeError, VideoError
-from .formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
+from .formats import FORMATS, EncodeSettings, VideoFormat, ffmpeg_exe, pick_encoder
 from .metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
 from .whole_files import atomic_path, remove_abandoned, scratch_dir
 
@@ -73,8 +73,7 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
             f"{named} points outside {output_dir}; "
             f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
         )
-    root = Path(os.path.abspath(output_dir))
-    folder = root.joinpath(*parts[:-1])
+    folder = Path(os.path.abspath(output_dir)).joinpath(*parts[:-1])
     try:
         folder.mkdir(parents=True, exist_ok=True)
         existing = os.listdir(folder)
@@ -85,8 +84,6 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     counter = max((int(m.group(1)) for m in used if m), default=0) + 1
     return folder / f"{name}_{counter:05}"
 
-
-# ---------------------------------------------------------------- frame order
 
 def playback_order(frame_count: int, pingpong: bool, repeats: int) -> list[int]:
     """Frame indices in the order they are written.
@@ -153,7 +150,11 @@ def _video_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSe
     return ["-c:v", encoder, "-pix_fmt", pix_fmt, *fmt.codec_args(encoder, settings), *vf, *tags]
 
 
-def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: EncodeSettings) -> None:
+def _checked_format(frames: Any, format_name: str, frame_rate: float, settings: EncodeSettings) -> VideoFormat:
+    """The format of a request, once the request is known to fit it."""
+    fmt = FORMATS.get(format_name)
+    if fmt is None:
+        raise VideoError(f"Unknown format {format_name!r}; choose one of {', '.join(FORMATS)}.")
     if len(frames) == 0:
         raise VideoError("Video Combine got 0 frames: there is nothing to write. Check the node feeding 'images'.")
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
@@ -162,6 +163,7 @@ def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: E
         raise VideoError(f"frame_rate must be above 0; got {frame_rate}.")
     if fmt.crf_max and not 0 <= settings.crf <= fmt.crf_max:
         raise VideoError(f"crf {settings.crf} is out of range for {fmt.name}: use 0 (best) to {fmt.crf_max}.")
+    return fmt
 
 
 def save_video(
@@ -186,8 +188,7 @@ def save_video(
     stored wherever the format can hold them. audio: (waveform (channels, samples), sample
     rate), fitted to the video's length. on_frame(done, total) is called after each frame.
     """
-    fmt = get_format(format_name)
-    _check_request(frames, fmt, frame_rate, settings)
+    fmt = _checked_format(frames, format_name, frame_rate, settings)
     exe, encoder = pick_encoder(fmt)
     height, width, channels = frames.shape[1:]
     has_alpha = channels == 4
@@ -327,10 +328,8 @@ def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: Sav
         add_webp_exif(video, texts, width, height, has_alpha)
     elif fmt.metadata == "gif":
         add_gif_comments(video, texts)
-    elif fmt.metadata == "png":
-        add_png_text(video / (SEQUENCE_PATTERN % 1), texts)
-    if final.first_frame is not None:
-        add_png_text(partial[final.first_frame], texts)
+    # The first frame as PNG: the file beside the video, or the first of a PNG sequence.
+    add_png_text(video / (SEQUENCE_PATTERN % 1) if final.first_frame is None else partial[final.first_frame], texts)
     if final.preview != final.video:  # the animated WebP the node shows carries the workflow too
         scale = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
         add_webp_exif(partial[final.preview], texts, round(width * scale), round(height * scale), has_alpha)

@@ -110,13 +110,6 @@ FORMATS: dict[str, VideoFormat] = {f.name: f for f in (
 RESTORES_WORKFLOW = frozenset(FORMATS) - {"image/gif", "video/ffv1-mkv"}
 
 
-def get_format(name: str) -> VideoFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise VideoError(f"Unknown format {name!r}; choose one of {', '.join(FORMATS)}.") from None
-
-
 def ffmpeg_exe() -> str:
     """The ffmpeg to run: the user's (ANIMATEDIFF_FFMPEG, IMAGEIO_FFMPEG_EXE) or imageio-ffmpeg's own binary.
 
