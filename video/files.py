@@ -71,8 +71,7 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     if re.match(r"[A-Za-z]:|[\\/]", prefix) or ".." in parts:  # a drive, root or UNC path, or a way up
         raise VideoError(
             f"{named} points outside {output_dir}; "
-            f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
-        )
+            "use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path).")
     folder = Path(os.path.abspath(output_dir)).joinpath(*parts[:-1])
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -356,14 +355,8 @@ def folder_images(folder: str | Path) -> list[Path]:
     return sorted(images, key=natural)
 
 
-def read_video_frames(
-    path: str | Path,
-    *,
-    max_frames: int = 0,
-    skip_first: int = 0,
-    every_nth: int = 1,
-    size: tuple[int, int] | None = None,
-) -> DecodedVideo:
+def read_video_frames(path: str | Path, *, max_frames: int = 0, skip_first: int = 0, every_nth: int = 1,
+                      size: tuple[int, int] | None = None) -> DecodedVideo:
     """Decode a video, animated image, image-pattern path ("dir/frame_%05d.png") or folder of
     images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB frames.
 

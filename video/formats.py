@@ -64,10 +64,8 @@ class VideoFormat:
     def resolve_pix_fmt(self, settings: EncodeSettings, has_alpha: bool) -> str:
         if settings.pix_fmt != "auto":
             if settings.pix_fmt not in self.pix_fmts:
-                raise VideoError(
-                    f"pix_fmt {settings.pix_fmt!r} does not fit {self.name}; "
-                    f"choose 'auto' or one of {', '.join(self.pix_fmts)}."
-                )
+                raise VideoError(f"pix_fmt {settings.pix_fmt!r} does not fit {self.name}; "
+                                 f"choose 'auto' or one of {', '.join(self.pix_fmts)}.")
             return settings.pix_fmt
         if "prores_ks" in self.encoders and settings.prores_profile != "auto":  # the profile decides
             if settings.prores_profile.startswith("4444"):
@@ -124,10 +122,8 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise VideoError(
-            f"No ffmpeg: the imageio-ffmpeg package is not installed (pip install imageio-ffmpeg), "
-            f"and {FFMPEG_ENV} is not set."
-        ) from None
+        raise VideoError("No ffmpeg: the imageio-ffmpeg package is not installed (pip install imageio-ffmpeg), "
+                         f"and {FFMPEG_ENV} is not set.") from None
     try:
         exe = imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
@@ -135,10 +131,8 @@ def ffmpeg_exe() -> str:
     bundled_dir = Path(imageio_ffmpeg.__file__).resolve().parent
     if os.environ.get("IMAGEIO_FFMPEG_EXE") or bundled_dir in Path(exe).resolve().parents:
         return exe
-    raise VideoError(
-        f"imageio-ffmpeg has no ffmpeg binary for this platform (it found {exe!r} on the system). "
-        f"To use that one, set {FFMPEG_ENV}={exe}."
-    )
+    raise VideoError(f"imageio-ffmpeg has no ffmpeg binary for this platform (it found {exe!r} on the system). "
+                     f"To use that one, set {FFMPEG_ENV}={exe}.")
 
 
 @functools.cache
