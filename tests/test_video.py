@@ -62,11 +62,12 @@ def as_uint16(frames):
     return (frames * 65535).round().clamp(0, 65535).numpy().astype(np.uint16)
 
 
-def raw_rgb48(path, count=1):
-    """Decode to 16-bit RGB without going through 8 bits."""
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb48le", "-"],
+def raw_frames(path, count=1, pix_fmt="rgb48le"):
+    """Decode to 16-bit RGB without going through 8 bits, or to 8-bit RGBA (read_video_frames reads RGB)."""
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
                          capture_output=True, check=True).stdout
-    return np.frombuffer(out, "<u2").reshape(count, HEIGHT, WIDTH, 3)
+    dtype, channels = {"rgb48le": ("<u2", 3), "rgba": (np.uint8, 4)}[pix_fmt]
+    return np.frombuffer(out, dtype).reshape(count, HEIGHT, WIDTH, channels)
 
 
 def psnr(decoded, expected):
@@ -298,7 +299,7 @@ def test_every_format_round_trips(format_name, tmp_path):
         assert {k: json.loads(v) for k, v in png_text_chunks(saved.first_frame).items()} == METADATA
         # Exact: 16-bit when the video is deeper than 8 bits, 8-bit otherwise.
         if "rgb48be" in streams_of(saved.first_frame):
-            assert np.array_equal(raw_rgb48(saved.first_frame), as_uint16(frames[:1]))
+            assert np.array_equal(raw_frames(saved.first_frame), as_uint16(frames[:1]))
         else:
             assert np.array_equal(read_video_frames(saved.first_frame).frames, expected[:1])
     if saved.preview != saved.video:
@@ -421,15 +422,15 @@ def test_odd_size_is_padded_for_yuv420_codecs_and_noted(tmp_path, caplog):
 def test_alpha_is_kept_exactly_in_lossless_formats(format_name, tmp_path):
     frames = moving_frames(4, alpha=True)
     saved = save(frames, format_name, tmp_path)
-    assert np.array_equal(read_video_frames(decodable(saved), alpha=True).frames, as_uint8(frames))
-    assert read_video_frames(saved.preview, alpha=True).frames[..., 3].min() == 0  # preview keeps it too
+    assert np.array_equal(raw_frames(decodable(saved), 4, "rgba"), as_uint8(frames))
+    assert raw_frames(saved.preview, 4, "rgba")[..., 3].min() == 0  # preview keeps it too
 
 
 def test_prores_auto_chooses_4444_with_alpha(tmp_path):
     frames = moving_frames(3, alpha=True)
     saved = save(frames, "video/prores-mov", tmp_path)
     assert "yuva444p" in streams_of(saved.video)
-    alpha = read_video_frames(saved.video, alpha=True).frames[..., 3]
+    alpha = raw_frames(saved.video, 3, "rgba")[..., 3]
     assert np.abs(alpha.astype(int) - as_uint8(frames)[..., 3]).max() <= 2
 
 
@@ -437,7 +438,7 @@ def test_sixteen_bit_png_sequence(tmp_path):
     frames = moving_frames(3)
     saved = save(frames, "image/png-sequence", tmp_path, settings=EncodeSettings(pix_fmt="rgb48be"))
     assert "rgb48be" in streams_of(saved.video / (SEQUENCE_PATTERN % 1))
-    assert np.array_equal(raw_rgb48(decodable(saved), count=3), as_uint16(frames))
+    assert np.array_equal(raw_frames(decodable(saved), count=3), as_uint16(frames))
 
 
 def test_settings_outside_a_format_are_refused(tmp_path):

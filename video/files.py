@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import VideoEncodeError, VideoError
-from .formats import EncodeSettings, VideoFormat, ffmpeg_exe, get_format, pick_encoder
+from .formats import FORMATS, EncodeSettings, VideoFormat, ffmpeg_exe, pick_encoder
 from .metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
 from .whole_files import atomic_path, remove_abandoned, scratch_dir
 
@@ -68,13 +68,11 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     parts = re.split(r"[\\/]+", prefix.strip())
     if not prefix.strip() or not parts[-1] or parts[-1] in (".", ".."):
         raise VideoError(f"{named} has no file name; give one like 'AnimateDiff' or 'videos/cat'.")
-    if os.path.isabs(prefix) or re.match(r"^[A-Za-z]:", prefix) or prefix.startswith(("/", "\\")) or ".." in parts:
+    if re.match(r"[A-Za-z]:|[\\/]", prefix) or ".." in parts:  # a drive, root or UNC path, or a way up
         raise VideoError(
             f"{named} points outside {output_dir}; "
-            f"use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path)."
-        )
-    root = Path(os.path.abspath(output_dir))
-    folder = root.joinpath(*parts[:-1])
+            "use a name or a relative subfolder such as 'videos/cat' (no '..', no absolute path).")
+    folder = Path(os.path.abspath(output_dir)).joinpath(*parts[:-1])
     try:
         folder.mkdir(parents=True, exist_ok=True)
         existing = os.listdir(folder)
@@ -85,8 +83,6 @@ def resolve_output_stem(output_dir: str | Path, filename_prefix: str, width: int
     counter = max((int(m.group(1)) for m in used if m), default=0) + 1
     return folder / f"{name}_{counter:05}"
 
-
-# ---------------------------------------------------------------- frame order
 
 def playback_order(frame_count: int, pingpong: bool, repeats: int) -> list[int]:
     """Frame indices in the order they are written.
@@ -102,14 +98,6 @@ def playback_order(frame_count: int, pingpong: bool, repeats: int) -> list[int]:
 
 
 # ---------------------------------------------------------------- encoding
-
-def _carries_alpha(pix_fmt: str) -> bool:
-    return pix_fmt.startswith("yuva") or pix_fmt in ("bgra", "rgba", "rgba64be", "pal8")
-
-
-def _is_deep(pix_fmt: str) -> bool:
-    return any(depth in pix_fmt for depth in ("10", "12", "16", "48", "64"))
-
 
 def _packed_rgb(alpha: bool, deep: bool, endian: str) -> str:
     if deep:
@@ -130,24 +118,18 @@ def _packed_frame(frame: Any, channels: int, deep: bool) -> np.ndarray:
     return (frame * 255).round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
-def _audio_samples(waveform: Any, frames_needed: int) -> np.ndarray:
-    """(channels, samples) -> interleaved float32, padded with silence or cut to the video's length."""
-    wave = torch.as_tensor(waveform).float().cpu().numpy()
-    fitted = np.zeros((wave.shape[0], frames_needed), dtype="<f4")
-    used = min(frames_needed, wave.shape[1])
-    fitted[:, :used] = wave[:, :used]
-    return fitted.T
-
-
-def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_alpha: bool) -> list[str]:
-    filters = []
+def _video_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSettings, loop_count: int,
+                width: int, height: int, has_alpha: bool) -> list[str]:
+    """The options of the video output itself: codec, filters, colour tags, loops."""
+    filters, tags = [], []
     pad_w, pad_h = (width % 2, height % 2) if fmt.even_size else (0, 0)
     if pad_w or pad_h:
         filters.append(f"pad={width + pad_w}:{height + pad_h}:0:0,fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
     if pix_fmt.startswith("yuv"):
-        # Tag and convert as BT.709 so browsers and players agree on the colours.
+        # Convert and tag as BT.709 so browsers and players agree on the colours.
         filters.append(f"scale=out_color_matrix=bt709:out_range=tv,format={pix_fmt}")
-    if fmt.name == "image/gif":
+        tags += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
+    if fmt.muxer == "gif":
         # One palette per frame keeps memory flat: a global palette would need every frame twice.
         # palettegen's cost grows with the number of distinct colours, so it counts a subsample
         # (~64k pixels: 3x faster at 512x512, same PSNR); Bayer dithering does not crawl between
@@ -156,28 +138,22 @@ def _video_filters(fmt: VideoFormat, pix_fmt: str, width: int, height: int, has_
         sample = f"scale=iw/{step}:ih/{step}:flags=neighbor," if step > 1 else ""
         filters.append(f"split[a][b];[a]{sample}palettegen=stats_mode=single:reserve_transparent={int(has_alpha)}[p];"
                        f"[b][p]paletteuse=new=1:dither=bayer")
-    return filters
-
-
-def _main_output_args(fmt: VideoFormat, encoder: str, pix_fmt: str, settings: EncodeSettings,
-                      loop_count: int, filters: list[str]) -> list[str]:
-    args = ["-c:v", encoder, "-pix_fmt", pix_fmt] + fmt.codec_args(encoder, settings)
-    if filters:
-        args += ["-vf", ",".join(filters)]
-    if pix_fmt.startswith("yuv"):
-        args += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
-    if fmt.muxer == "gif":
-        args += ["-loop", str(loop_count)]  # GIF: number of repeats after the first play, 0 = forever
+        tags += ["-loop", str(loop_count)]  # GIF: number of repeats after the first play, 0 = forever
     if fmt.muxer == "webp":
-        args += ["-loop", str(loop_count + 1 if loop_count else 0)]  # WebP: number of plays, 0 = forever
+        tags += ["-loop", str(loop_count + 1 if loop_count else 0)]  # WebP: number of plays, 0 = forever
     if fmt.muxer in ("mp4", "mov"):
         # Metadata keys other than the standard ones are dropped unless asked for; faststart puts
         # them at the front, where the frontend's reader (first 64 MB) finds them.
-        args += ["-movflags", "+faststart+use_metadata_tags"]
-    return args
+        tags += ["-movflags", "+faststart+use_metadata_tags"]
+    vf = ["-vf", ",".join(filters)] if filters else []
+    return ["-c:v", encoder, "-pix_fmt", pix_fmt, *fmt.codec_args(encoder, settings), *vf, *tags]
 
 
-def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: EncodeSettings) -> None:
+def _checked_format(frames: Any, format_name: str, frame_rate: float, settings: EncodeSettings) -> VideoFormat:
+    """The format of a request, once the request is known to fit it."""
+    fmt = FORMATS.get(format_name)
+    if fmt is None:
+        raise VideoError(f"Unknown format {format_name!r}; choose one of {', '.join(FORMATS)}.")
     if len(frames) == 0:
         raise VideoError("Video Combine got 0 frames: there is nothing to write. Check the node feeding 'images'.")
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
@@ -186,6 +162,7 @@ def _check_request(frames: Any, fmt: VideoFormat, frame_rate: float, settings: E
         raise VideoError(f"frame_rate must be above 0; got {frame_rate}.")
     if fmt.crf_max and not 0 <= settings.crf <= fmt.crf_max:
         raise VideoError(f"crf {settings.crf} is out of range for {fmt.name}: use 0 (best) to {fmt.crf_max}.")
+    return fmt
 
 
 def save_video(
@@ -210,14 +187,13 @@ def save_video(
     stored wherever the format can hold them. audio: (waveform (channels, samples), sample
     rate), fitted to the video's length. on_frame(done, total) is called after each frame.
     """
-    fmt = get_format(format_name)
-    _check_request(frames, fmt, frame_rate, settings)
+    fmt = _checked_format(frames, format_name, frame_rate, settings)
     exe, encoder = pick_encoder(fmt)
     height, width, channels = frames.shape[1:]
     has_alpha = channels == 4
     pix_fmt = fmt.resolve_pix_fmt(settings, has_alpha)
-    send_alpha = has_alpha and _carries_alpha(pix_fmt)
-    deep = _is_deep(pix_fmt)
+    send_alpha = has_alpha and (pix_fmt.startswith("yuva") or pix_fmt in ("bgra", "rgba", "rgba64be", "pal8"))
+    deep = any(depth in pix_fmt for depth in ("10", "12", "16", "48", "64"))
     notes = []
     if has_alpha and not send_alpha:
         notes.append(f"{fmt.name} with pix_fmt {pix_fmt} has no alpha channel: the frames' transparency was "
@@ -233,12 +209,12 @@ def save_video(
 
     order = playback_order(len(frames), pingpong, 0 if fmt.loops_natively or fmt.is_sequence else loop_count)
     stem = resolve_output_stem(output_dir, filename_prefix, width, height)
-    video_path = stem.with_name(stem.name + ("." + fmt.extension if fmt.extension else ""))
+    video_path = Path(f"{stem}.{fmt.extension}") if fmt.extension else stem
     preview_stem = None if pix_fmt in fmt.browser_pix_fmts else resolve_output_stem(preview_dir, stem.name + "-preview")
     final = SavedVideo(
         video=video_path,
-        first_frame=None if fmt.is_sequence else stem.with_name(stem.name + ".png"),
-        preview=video_path if preview_stem is None else preview_stem.with_name(preview_stem.name + ".webp"),
+        first_frame=None if fmt.is_sequence else Path(f"{stem}.png"),
+        preview=video_path if preview_stem is None else Path(f"{preview_stem}.webp"),
         notes=tuple(notes),
     )
     texts = metadata_texts(metadata or {}, braces_in_strings_escaped=fmt.metadata == "ebml")
@@ -250,16 +226,15 @@ def save_video(
                "-f", "rawvideo", "-pix_fmt", _packed_rgb(send_alpha, deep, "le"),
                "-s", f"{width}x{height}", "-framerate", repr(float(frame_rate)), "-i", "pipe:0", *side_inputs,
                "-map", "0:v", *main_maps,
-               *_main_output_args(fmt, encoder, pix_fmt, settings, loop_count,
-                                  _video_filters(fmt, pix_fmt, width, height, send_alpha)),
+               *_video_args(fmt, encoder, pix_fmt, settings, loop_count, width, height, send_alpha),
                "-f", fmt.muxer, str(main_target)]
         if final.first_frame is not None:
             # 16-bit when the frames are: ffmpeg's 16-to-8-bit conversion is off by up to 2 levels.
             cmd += ["-map", "0:v", "-frames:v", "1", "-c:v", "png", "-pix_fmt", _packed_rgb(send_alpha, deep, "be"),
                     "-f", "image2", "-update", "1", str(partial[final.first_frame])]
         if final.preview != final.video:
-            cmd += ["-map", "0:v", "-vf",
-                    f"scale='min({PREVIEW_MAX_SIDE},iw)':'min({PREVIEW_MAX_SIDE},ih)':force_original_aspect_ratio=decrease",
+            cmd += ["-map", "0:v", "-vf", f"scale='min({PREVIEW_MAX_SIDE},iw)':'min({PREVIEW_MAX_SIDE},ih)'"
+                    ":force_original_aspect_ratio=decrease",
                     "-c:v", "libwebp_anim", "-quality", "75", "-compression_level", "1", "-loop", "0",
                     "-f", "webp", str(partial[final.preview])]
         _run_encoder(cmd, fmt, (_packed_frame(frames[i], 4 if send_alpha else 3, deep) for i in order),
@@ -284,7 +259,11 @@ def _side_inputs(side_dir: Path, fmt: VideoFormat, texts: dict[str, str], audio:
         maps += ["-map_metadata", "1"]
     if audio is not None:
         waveform, sample_rate = audio
-        samples = _audio_samples(waveform, round(seconds * sample_rate))
+        wave = torch.as_tensor(waveform).float().cpu().numpy()  # (channels, samples)
+        # Interleaved float32, padded with silence or cut to the video's length.
+        samples = np.zeros((round(seconds * sample_rate), wave.shape[0]), dtype="<f4")
+        used = min(len(samples), wave.shape[1])
+        samples[:used] = wave[:, :used].T
         audio_file = side_dir / "audio.f32"
         samples.tofile(audio_file)
         audio_index = 1 + inputs.count("-i")  # the frames are input 0
@@ -315,14 +294,11 @@ def _killed_with_parent():
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG from <linux/prctl.h>
 
 
-_ENCODER_TIED = _killed_with_parent if sys.platform.startswith("linux") else None
-
-
 def _run_encoder(cmd: list[str], fmt: VideoFormat, packed_frames, total: int, on_frame) -> None:
     env = dict(os.environ, SVT_LOG="1")  # SVT-AV1 prints banners to stderr unless told not to
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
-                                preexec_fn=_ENCODER_TIED)
+                                preexec_fn=_killed_with_parent if sys.platform.startswith("linux") else None)
         try:
             for done, frame in enumerate(packed_frames, 1):
                 proc.stdin.write(frame.data)  # the array's own buffer: no copy to bytes
@@ -351,10 +327,8 @@ def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: Sav
         add_webp_exif(video, texts, width, height, has_alpha)
     elif fmt.metadata == "gif":
         add_gif_comments(video, texts)
-    elif fmt.metadata == "png":
-        add_png_text(video / (SEQUENCE_PATTERN % 1), texts)
-    if final.first_frame is not None:
-        add_png_text(partial[final.first_frame], texts)
+    # The first frame as PNG: the file beside the video, or the first of a PNG sequence.
+    add_png_text(video / (SEQUENCE_PATTERN % 1) if final.first_frame is None else partial[final.first_frame], texts)
     if final.preview != final.video:  # the animated WebP the node shows carries the workflow too
         scale = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
         add_webp_exif(partial[final.preview], texts, round(width * scale), round(height * scale), has_alpha)
@@ -364,7 +338,7 @@ def _embed_file_metadata(fmt: VideoFormat, partial: dict[Path, Path], final: Sav
 
 @dataclass(frozen=True)
 class DecodedVideo:
-    frames: np.ndarray  # (N, H, W, 3 or 4) uint8
+    frames: np.ndarray  # (N, H, W, 3) uint8
     fps: float  # of the returned frames (after every_nth)
 
 
@@ -381,37 +355,19 @@ def folder_images(folder: str | Path) -> list[Path]:
     return sorted(images, key=natural)
 
 
-def _concat_list(images: list[Path], list_file: Path) -> None:
-    """An ffconcat script playing `images` in order (quotes escaped as the format wants)."""
-    lines = ["ffconcat version 1.0"]
-    for image in images:
-        quoted = str(image.resolve()).replace("'", "'\\''")
-        lines += [f"file '{quoted}'", f"duration {1 / FOLDER_FRAME_RATE}"]
-    list_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def read_video_frames(
-    path: str | Path,
-    *,
-    max_frames: int = 0,
-    skip_first: int = 0,
-    every_nth: int = 1,
-    size: tuple[int, int] | None = None,
-    alpha: bool = False,
-) -> DecodedVideo:
+def read_video_frames(path: str | Path, *, max_frames: int = 0, skip_first: int = 0, every_nth: int = 1,
+                      size: tuple[int, int] | None = None) -> DecodedVideo:
     """Decode a video, animated image, image-pattern path ("dir/frame_%05d.png") or folder of
-    images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB(A) frames.
+    images (natural name order, FOLDER_FRAME_RATE, all scaled to the first one's size) to RGB frames.
 
     max_frames: 0 = all; skip_first frames are dropped, then every `every_nth` frame is kept;
-    size (width, height) resizes, -1 for one side keeps the aspect ratio. Alpha in VP9 WebM
-    needs the libvpx decoder and is not read.
+    size (width, height) resizes, -1 for one side keeps the aspect ratio.
     """
     if every_nth < 1 or skip_first < 0 or max_frames < 0:
         raise VideoError("read_video_frames: every_nth must be >= 1, skip_first and max_frames >= 0.")
     filters = [f"trim=start_frame={skip_first}", f"select='not(mod(n,{every_nth}))'"]
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=lanczos")
-    frames = []
     is_folder = Path(path).is_dir()
     with scratch_dir("read") as scratch:
         source = ["-i", str(path)]
@@ -419,39 +375,40 @@ def read_video_frames(
             images = folder_images(path)
             if not images:
                 raise VideoError(f"{path} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-            _concat_list(images, Path(scratch) / "frames.ffconcat")
-            source = ["-f", "concat", "-safe", "0", "-i", str(Path(scratch) / "frames.ffconcat")]
+            lines = ["ffconcat version 1.0"]  # a script playing the images in order
+            for image in images:
+                quoted = str(image.resolve()).replace("'", "'\\''")
+                lines += [f"file '{quoted}'", f"duration {1 / FOLDER_FRAME_RATE}"]
+            script = Path(scratch) / "frames.ffconcat"
+            script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            source = ["-f", "concat", "-safe", "0", "-i", str(script)]
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *source, "-map", "0:v:0", "-vf", ",".join(filters),
-               "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgba" if alpha else "rgb24"]
+               "-fps_mode", "passthrough", "-f", "image2pipe", "-c:v", "pam", "-pix_fmt", "rgb24"]
         if max_frames:
             cmd += ["-frames:v", str(max_frames)]
-        with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(cmd + ["pipe:1"], stdout=subprocess.PIPE, stderr=stderr)
-            with proc.stdout:
-                while (frame := _read_pam(proc.stdout)) is not None:
-                    frames.append(frame)
-            returncode = proc.wait()
-            stderr.seek(0)
-            log_text = stderr.read().decode("utf-8", "replace")
-    if returncode != 0:
-        raise VideoEncodeError(f"Reading {path} failed: ffmpeg exited with code {returncode}: {log_text.strip()[-2000:]}")
+        result = subprocess.run(cmd + ["pipe:1"], capture_output=True)
+    log_text = result.stderr.decode("utf-8", "replace")
+    if result.returncode != 0:
+        raise VideoEncodeError(
+            f"Reading {path} failed: ffmpeg exited with code {result.returncode}: {log_text.strip()[-2000:]}")
     if is_folder:
         fps = FOLDER_FRAME_RATE / every_nth
     else:
         rate = re.search(r"Video:.*?([\d.]+)(k?) (?:fps|tbr)", log_text)
         fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) / every_nth if rate else 0.0
+    frames = _pam_images(result.stdout)
     width, height = size or (0, 0)
-    empty = np.zeros((0, max(height, 0), max(width, 0), 4 if alpha else 3), np.uint8)
+    empty = np.zeros((0, max(height, 0), max(width, 0), 3), np.uint8)
     return DecodedVideo(np.stack(frames) if frames else empty, fps)
 
 
-def _read_pam(stream) -> np.ndarray | None:
-    """One PAM image (ffmpeg's image2pipe of the pam codec) or None at the end of the stream."""
-    header = {}
-    while (line := stream.readline()) and line.strip() != b"ENDHDR":
-        key, _, value = line.decode("ascii").strip().partition(" ")
-        header[key] = value
-    if not header:
-        return None
-    shape = (int(header["HEIGHT"]), int(header["WIDTH"]), int(header["DEPTH"]))
-    return np.frombuffer(stream.read(shape[0] * shape[1] * shape[2]), np.uint8).reshape(shape)
+def _pam_images(data: bytes) -> list[np.ndarray]:
+    """The images of a PAM stream (ffmpeg's image2pipe of the pam codec), as views into `data`."""
+    images, pos = [], 0
+    while pos < len(data):
+        start = data.index(b"ENDHDR\n", pos) + len(b"ENDHDR\n")
+        header = dict(line.split(b" ", 1) for line in data[pos:start].splitlines()[1:-1])  # between P7 and ENDHDR
+        shape = (int(header[b"HEIGHT"]), int(header[b"WIDTH"]), int(header[b"DEPTH"]))
+        images.append(np.frombuffer(data, np.uint8, math.prod(shape), start).reshape(shape))
+        pos = start + math.prod(shape)
+    return images

@@ -9,7 +9,6 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .errors import VideoError
 
@@ -28,6 +27,21 @@ class EncodeSettings:
     prores_profile: str = "auto"
 
 
+# Options of each encoder that no setting changes.
+_ENCODER_OPTIONS = {
+    "libx264": ["-preset", "medium"],
+    # hvc1 is the tag Safari and QuickTime require to play HEVC in MP4.
+    "libx265": ["-preset", "medium", "-tag:v", "hvc1", "-x265-params", "log-level=error"],
+    "libvpx-vp9": ["-b:v", "0", "-deadline", "good", "-cpu-used", "2", "-row-mt", "1"],
+    "libsvtav1": ["-preset", "8"],
+    "libaom-av1": ["-b:v", "0", "-cpu-used", "6", "-row-mt", "1"],
+    # apl0 makes Apple software treat the file as genuine ProRes.
+    "prores_ks": ["-vendor", "apl0"],
+    # Level 3 with intra-only frames is the archival profile: any frame decodes alone.
+    "ffv1": ["-level", "3", "-g", "1"],
+}
+
+
 @dataclass(frozen=True)
 class VideoFormat:
     name: str
@@ -41,8 +55,6 @@ class VideoFormat:
     browser_pix_fmts: tuple[str, ...]  # pix_fmts a browser plays as-is; anything else gets a preview file
     loops_natively: bool  # the file itself carries a loop count (else loops are repeated frames)
     even_size: bool  # the encoder refuses odd width/height
-    codec_args: Callable[[str, EncodeSettings], list[str]]
-    auto_pix_fmt: Callable[[bool, EncodeSettings], str] | None = None
     crf_max: int = 0  # 0: the format has no crf
 
     @property
@@ -52,93 +64,48 @@ class VideoFormat:
     def resolve_pix_fmt(self, settings: EncodeSettings, has_alpha: bool) -> str:
         if settings.pix_fmt != "auto":
             if settings.pix_fmt not in self.pix_fmts:
-                raise VideoError(
-                    f"pix_fmt {settings.pix_fmt!r} does not fit {self.name}; "
-                    f"choose 'auto' or one of {', '.join(self.pix_fmts)}."
-                )
+                raise VideoError(f"pix_fmt {settings.pix_fmt!r} does not fit {self.name}; "
+                                 f"choose 'auto' or one of {', '.join(self.pix_fmts)}.")
             return settings.pix_fmt
-        if self.auto_pix_fmt is not None:
-            return self.auto_pix_fmt(has_alpha, settings)
+        if "prores_ks" in self.encoders and settings.prores_profile != "auto":  # the profile decides
+            if settings.prores_profile.startswith("4444"):
+                return "yuva444p10le" if has_alpha else "yuv444p10le"
+            return "yuv422p10le"
         return self.alpha_pix_fmt if has_alpha and self.alpha_pix_fmt else self.pix_fmts[0]
 
-
-def _crf_args(encoder: str, s: EncodeSettings) -> list[str]:
-    args = ["-crf", str(s.crf)]
-    if encoder == "libx264":
-        return args + ["-preset", "medium"]
-    if encoder == "libx265":
-        # hvc1 is the tag Safari and QuickTime require to play HEVC in MP4.
-        return args + ["-preset", "medium", "-tag:v", "hvc1", "-x265-params", "log-level=error"]
-    if encoder == "libvpx-vp9":
-        return args + ["-b:v", "0", "-deadline", "good", "-cpu-used", "2", "-row-mt", "1"]
-    if encoder == "libsvtav1":
-        return args + ["-preset", "8"]
-    if encoder == "libaom-av1":
-        return args + ["-b:v", "0", "-cpu-used", "6", "-row-mt", "1"]
-    raise AssertionError(encoder)
-
-
-def _prores_args(encoder: str, s: EncodeSettings) -> list[str]:
-    # apl0 makes Apple software treat the file as genuine ProRes.
-    return ["-profile:v", s.prores_profile, "-vendor", "apl0"]
-
-
-def _prores_pix_fmt(has_alpha: bool, s: EncodeSettings) -> str:
-    if s.prores_profile in ("4444", "4444xq", "auto"):
-        if has_alpha:
-            return "yuva444p10le"
-        if s.prores_profile != "auto":
-            return "yuv444p10le"
-    return "yuv422p10le"
-
-
-def _webp_args(encoder: str, s: EncodeSettings) -> list[str]:
-    return ["-lossless", str(int(s.webp_lossless)), "-quality", str(s.webp_quality)]
-
-
-def _no_args(encoder: str, s: EncodeSettings) -> list[str]:
-    return []
-
-
-def _ffv1_args(encoder: str, s: EncodeSettings) -> list[str]:
-    # Level 3 with intra-only frames is the archival profile: any frame decodes alone.
-    return ["-level", "3", "-g", "1"]
+    def codec_args(self, encoder: str, s: EncodeSettings) -> list[str]:
+        args = ["-crf", str(s.crf)] if self.crf_max else []
+        if encoder == "libwebp_anim":
+            args += ["-lossless", str(int(s.webp_lossless)), "-quality", str(s.webp_quality)]
+        if encoder == "prores_ks":
+            args += ["-profile:v", s.prores_profile]
+        return args + _ENCODER_OPTIONS.get(encoder, [])
 
 
 FORMATS: dict[str, VideoFormat] = {f.name: f for f in (
-    VideoFormat("image/gif", "gif", "gif", ("gif",), ("pal8",), None, None, "gif",
-                (), True, False, _no_args),
-    VideoFormat("image/webp", "webp", "webp", ("libwebp_anim",), ("bgra",), None, None, "webp",
-                ("bgra",), True, False, _webp_args),
+    VideoFormat("image/gif", "gif", "gif", ("gif",), ("pal8",), None, None, "gif", (), True, False),
+    VideoFormat("image/webp", "webp", "webp", ("libwebp_anim",), ("bgra",), None, None, "webp", ("bgra",), True, False),
     VideoFormat("video/h264-mp4", "mp4", "mp4", ("libx264",), ("yuv420p", "yuv420p10le", "yuv444p"), None,
-                "aac", "tags", ("yuv420p",), False, True, _crf_args, crf_max=51),
+                "aac", "tags", ("yuv420p",), False, True, crf_max=51),
     VideoFormat("video/h265-mp4", "mp4", "mp4", ("libx265",), ("yuv420p", "yuv420p10le", "yuv444p10le"), None,
-                "aac", "tags", (), False, True, _crf_args, crf_max=51),
+                "aac", "tags", (), False, True, crf_max=51),
     VideoFormat("video/webm", "webm", "webm", ("libvpx-vp9",), ("yuv420p", "yuva420p", "yuv444p", "yuv420p10le"),
-                "yuva420p", "libopus", "ebml", ("yuv420p", "yuva420p"), False, False, _crf_args, crf_max=63),
+                "yuva420p", "libopus", "ebml", ("yuv420p", "yuva420p"), False, False, crf_max=63),
     VideoFormat("video/av1-webm", "webm", "webm", ("libsvtav1", "libaom-av1"), ("yuv420p", "yuv420p10le"), None,
-                "libopus", "ebml", ("yuv420p", "yuv420p10le"), False, False, _crf_args, crf_max=63),
+                "libopus", "ebml", ("yuv420p", "yuv420p10le"), False, False, crf_max=63),
     VideoFormat("video/prores-mov", "mov", "mov", ("prores_ks",), ("yuv422p10le", "yuv444p10le", "yuva444p10le"),
-                "yuva444p10le", "pcm_s16le", "tags", (), False, True, _prores_args, auto_pix_fmt=_prores_pix_fmt),
+                "yuva444p10le", "pcm_s16le", "tags", (), False, True),
     VideoFormat("video/ffv1-mkv", "mkv", "matroska", ("ffv1",), ("bgr0", "bgra", "rgb48le"), "bgra",
-                "flac", "ebml", (), False, False, _ffv1_args),
+                "flac", "ebml", (), False, False),
     VideoFormat("image/png-sequence", "", "image2", ("png",), ("rgb24", "rgba", "rgb48be", "rgba64be"), "rgba",
-                None, "png", (), False, False, _no_args),
+                None, "png", (), False, False),
 )}
 
 
 # Formats whose file ComfyUI's frontend reads the workflow back from when it is dropped on it
 # (its readers: PNG, WebP, MP4/MOV and WebM; none for GIF or Matroska). The first-frame PNG
 # saved beside every video restores it too.
-RESTORES_WORKFLOW = frozenset({"image/webp", "video/h264-mp4", "video/h265-mp4", "video/webm", "video/av1-webm",
-                               "video/prores-mov", "image/png-sequence"})
-
-
-def get_format(name: str) -> VideoFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise VideoError(f"Unknown format {name!r}; choose one of {', '.join(FORMATS)}.") from None
+RESTORES_WORKFLOW = frozenset(FORMATS) - {"image/gif", "video/ffv1-mkv"}
 
 
 def ffmpeg_exe() -> str:
@@ -155,10 +122,8 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise VideoError(
-            f"No ffmpeg: the imageio-ffmpeg package is not installed (pip install imageio-ffmpeg), "
-            f"and {FFMPEG_ENV} is not set."
-        ) from None
+        raise VideoError("No ffmpeg: the imageio-ffmpeg package is not installed (pip install imageio-ffmpeg), "
+                         f"and {FFMPEG_ENV} is not set.") from None
     try:
         exe = imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as e:
@@ -166,10 +131,8 @@ def ffmpeg_exe() -> str:
     bundled_dir = Path(imageio_ffmpeg.__file__).resolve().parent
     if os.environ.get("IMAGEIO_FFMPEG_EXE") or bundled_dir in Path(exe).resolve().parents:
         return exe
-    raise VideoError(
-        f"imageio-ffmpeg has no ffmpeg binary for this platform (it found {exe!r} on the system). "
-        f"To use that one, set {FFMPEG_ENV}={exe}."
-    )
+    raise VideoError(f"imageio-ffmpeg has no ffmpeg binary for this platform (it found {exe!r} on the system). "
+                     f"To use that one, set {FFMPEG_ENV}={exe}.")
 
 
 @functools.cache

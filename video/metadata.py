@@ -28,12 +28,10 @@ def metadata_texts(metadata: Mapping[str, Any], braces_in_strings_escaped: bool 
     """
     texts = {key: json.dumps(value) for key, value in metadata.items()}
     if braces_in_strings_escaped:
-        texts = {key: _JSON_STRING.sub(_escape_braces, text) for key, text in texts.items()}
+        def escape(string: re.Match) -> str:
+            return string.group(0).replace("{", "\\u007b").replace("}", "\\u007d")
+        texts = {key: _JSON_STRING.sub(escape, text) for key, text in texts.items()}
     return texts
-
-
-def _escape_braces(match: re.Match) -> str:
-    return match.group(0).replace("{", "\\u007b").replace("}", "\\u007d")
 
 
 def ffmetadata_file_text(texts: Mapping[str, str]) -> str:
@@ -57,14 +55,10 @@ def add_png_text(path: Path, texts: Mapping[str, str]) -> None:
 
 def _exif_ascii_ifd(texts: Mapping[str, str]) -> bytes:
     """A little-endian TIFF header and one IFD of ASCII entries, values after the IFD."""
-    tags = {}
-    next_tag = 0x010F
-    for key, value in texts.items():
-        if key == "prompt":
-            tags[0x0110] = f"{key}:{value}"
-        else:
-            tags[next_tag] = f"{key}:{value}"
-            next_tag -= 1
+    others = [f"{key}:{value}" for key, value in texts.items() if key != "prompt"]
+    tags = {0x010F - i: text for i, text in enumerate(others)}
+    if "prompt" in texts:
+        tags[0x0110] = f"prompt:{texts['prompt']}"
     entries, values = b"", b""
     values_start = 8 + 2 + 12 * len(tags) + 4
     for tag in sorted(tags):  # TIFF requires ascending tag order
@@ -93,7 +87,6 @@ def add_webp_exif(path: Path, texts: Mapping[str, str], width: int, height: int,
             f.write(bytes([head[20] | _VP8X_EXIF]))
             f.seek(0, 2)
             f.write(exif_chunk)
-            riff_size = f.tell() - 8
         else:
             f.seek(12)
             body = f.read()
@@ -102,7 +95,7 @@ def add_webp_exif(path: Path, texts: Mapping[str, str], width: int, height: int,
                 (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
             f.seek(12)
             f.write(vp8x + body + exif_chunk)
-            riff_size = f.tell() - 8
+        riff_size = f.tell() - 8
         f.seek(4)
         f.write(struct.pack("<I", riff_size))
 
