@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from video.whole_files import atomic_path, remove_abandoned
+from video.whole_files import atomic_path
 
 
 def test_the_file_appears_only_when_complete(tmp_path):
@@ -40,9 +40,9 @@ def test_keep_suffix_ends_in_the_files_own_suffix(tmp_path):
     assert (tmp_path / "model.safetensors").exists()
 
 
-def test_a_killed_writers_file_is_abandoned_and_a_running_ones_is_not(tmp_path):
-    """A process killed inside atomic_path leaves its temporary file; the next clean-up removes it,
-    whatever its suffix, and leaves alone the temporary files of processes that still run."""
+def test_the_next_write_removes_a_killed_writers_files_but_not_a_running_ones(tmp_path):
+    """A process killed inside atomic_path leaves its temporary file; the next write to the folder
+    removes it, whatever its suffix, and leaves alone the temporary files of processes that still run."""
     script = ("import sys, os, pathlib; from video.whole_files import atomic_path\n"
               "writes = [atomic_path(pathlib.Path(n), keep_suffix=n.endswith('.safetensors')) for n in sys.argv[1:]]\n"
               "for write in writes:\n"
@@ -51,9 +51,12 @@ def test_a_killed_writers_file_is_abandoned_and_a_running_ones_is_not(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.mp4"), str(tmp_path / "b.safetensors")],
                    check=True, cwd=root, env={**os.environ, "PYTHONPATH": root})
-    with atomic_path(tmp_path / "c.mp4") as running:  # this process's, still being written
-        running.write_bytes(b"x")
-        left = sorted(p.name for p in tmp_path.iterdir())
-        assert len(left) == 3
-        remove_abandoned(tmp_path)
-        assert [p.name for p in tmp_path.iterdir()] == [running.name]
+    assert len(list(tmp_path.iterdir())) == 2
+    running = atomic_path(tmp_path / "c.mp4")  # a write still in progress
+    running.__enter__().write_bytes(b"x")
+    with atomic_path(tmp_path / "d.mp4") as partial:
+        partial.write_bytes(b"x")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".c.mp4.")) == ["d.mp4"]
+    assert len(list(tmp_path.glob(".c.mp4.*.partial"))) == 1
+    running.__exit__(None, None, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "d.mp4"]

@@ -27,7 +27,7 @@ import torch
 from .errors import VideoEncodeError, VideoError
 from .formats import FORMATS, EncodeSettings, VideoFormat, ffmpeg_exe, pick_encoder
 from .metadata import add_gif_comments, add_png_text, add_webp_exif, ffmetadata_file_text, metadata_texts
-from .whole_files import atomic_path, remove_abandoned, scratch_dir
+from .whole_files import atomic_path, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +276,6 @@ def _side_inputs(side_dir: Path, fmt: VideoFormat, texts: dict[str, str], audio:
 def _written_atomically(final: SavedVideo, video_is_dir: bool):
     """Temporary twins of the final paths: all renamed to them if the block succeeds, deleted if not."""
     paths = list(dict.fromkeys(p for p in (final.video, final.first_frame, final.preview) if p is not None))
-    for folder in dict.fromkeys(path.parent for path in paths):  # each folder once: the video's and the preview's
-        remove_abandoned(folder)
     with contextlib.ExitStack() as twins:
         partial = {path: twins.enter_context(atomic_path(path)) for path in paths}
         for path, twin in partial.items():  # made now, so an unwritable folder is reported before encoding

@@ -4,7 +4,7 @@ can use it too.
 
 A file is written under a hidden temporary name beside its final one (same filesystem, so
 the rename is atomic) and renamed only when complete. Each temporary name carries the id of
-its process; one whose process is gone (a killed server) is removed by `remove_abandoned`.
+its process; one whose process is gone (a killed server) is removed at the next write to its folder.
 """
 
 import contextlib
@@ -27,7 +27,8 @@ def atomic_path(path: Path, keep_suffix: bool = False):
     """A hidden name beside ``path`` to write to (a file, or a folder the block makes), renamed
     to ``path`` if the block succeeds, else deleted. It ends in ``.partial``, which ComfyUI's
     model lists never offer; ``keep_suffix`` adds ``path``'s suffix, for loaders that pick the
-    format by it."""
+    format by it. Temporary files that killed processes left in the folder are removed first."""
+    remove_abandoned(path.parent)
     partial = path.with_name(f".{path.name}.{_OWNER}.{secrets.token_hex(4)}.partial"
                              + (path.suffix if keep_suffix else ""))
     try:
