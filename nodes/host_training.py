@@ -9,15 +9,14 @@ from pathlib import Path
 import comfy.model_management
 import folder_paths
 import torch
-from safetensors.torch import save_file
 from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+from safetensors.torch import save_file
 from torch.utils.checkpoint import checkpoint
 
-from ..animatediff_core import MotionModelError
+from ..animatediff_core import MotionModelError, training
 from ..animatediff_core.motion_lora import LowRankFile, motion_lora_tensors
 from ..animatediff_core.schedules import alphas_cumprod, schedule_named
-from ..animatediff_core import training
 from ..video.files import resolve_output_stem
 from ..video.whole_files import atomic_path
 from . import host
